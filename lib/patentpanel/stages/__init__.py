@@ -1,0 +1,1 @@
+"""Stages that orchestrate others (run-all) or only report (info)."""

@@ -1,0 +1,56 @@
+"""Shared fixtures: one local SparkSession for the whole test session (starting one
+costs ~5 s), a per-test lake directory, and the path to ../shared (read-only inputs
+that CI places beside the clone; tests that need it skip when it is absent)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from patentpanel.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def cfg():
+    """The project's configuration with test-friendly Spark settings."""
+    return load_config(sets=["spark.shuffle_partitions=2", "spark.master=local[2]"])
+
+
+@pytest.fixture(scope="session")
+def spark_and_engines(cfg, tmp_path_factory):
+    from patentpanel.session import build_session
+    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    c = cfg.with_overrides([f"spark.extra.spark.sql.warehouse.dir={warehouse}"])
+    spark, engines = build_session(c, "patentpanel-tests", test=True)
+    yield spark, engines
+    spark.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_and_engines):
+    return spark_and_engines[0]
+
+
+@pytest.fixture(scope="session")
+def engines(spark_and_engines):
+    return spark_and_engines[1]
+
+
+@pytest.fixture
+def lake(tmp_path):
+    """An empty lake root for one test."""
+    p = tmp_path / "lake"
+    p.mkdir()
+    return p
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} not present (CI places shared/ beside the clone)")
+    return SHARED
