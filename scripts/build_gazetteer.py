@@ -127,6 +127,24 @@ def main() -> None:
     assert len(df) == 337, f"expected 337 prefecture-level-and-above units, got {len(df)}"
     assert df.adcode.is_unique and df.short.is_unique, "adcodes and short names must be unique"
     df.to_csv(out / "regions_2020.csv", index=False, quoting=csv.QUOTE_MINIMAL)
+    # County-level units (districts, counties, county-level cities) with their 2020 parent.
+    known = set(df.adcode)
+    dist = []
+    for _, r in d[~d.a6.str.endswith("00")].iterrows():
+        a6, name = r.a6, r["name"]
+        if a6[:2] in ("71", "81", "82"):
+            continue
+        if a6[:4] == "3712":       # 莱芜's districts moved to 济南 in 2019
+            a6 = {"371202": "370116", "371203": "370117"}.get(a6, a6)
+        if a6 == "542421":         # 那曲县 became 色尼区 of 那曲市 (2018)
+            a6, name = "540602", "色尼区"
+        parent = a6[:2] + "0000" if a6[:2] + "0000" in MUNICIPALITIES else a6[:4] + "00"
+        if a6[:4] == "5424":
+            parent = "540600"
+        if parent not in known:   # county-level units administered by the province
+            parent = ""
+        dist.append(dict(adcode=a6, name=name, city_adcode=parent, province_adcode=a6[:2] + "0000"))
+    pd.DataFrame(dist).sort_values("adcode").to_csv(out / "districts_2020.csv", index=False)
     pd.DataFrame(HISTORICAL, columns=["old_name", "adcode", "year", "note"]).to_csv(
         out / "historical_names.csv", index=False)
     print(f"wrote {len(df)} regions to {out / 'regions_2020.csv'}")
