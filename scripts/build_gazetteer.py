@@ -132,7 +132,7 @@ def main() -> None:
     dist = []
     for _, r in d[~d.a6.str.endswith("00")].iterrows():
         a6, name = r.a6, r["name"]
-        if a6[:2] in ("71", "81", "82"):
+        if a6[:2] in ("71", "81", "82") or name in ("市辖区", "县", "省直辖县级行政区划"):
             continue
         if a6[:4] == "3712":       # 莱芜's districts moved to 济南 in 2019
             a6 = {"371202": "370116", "371203": "370117"}.get(a6, a6)
