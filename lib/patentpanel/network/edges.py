@@ -1,0 +1,205 @@
+"""Co-application edges (study 1, note 19) as pure Spark transforms.
+
+Every cooperative AI patent that survives the exclusions turns each unordered pair of its
+applicants into one collaboration: applicants A, B, C give A-B, A-C and B-C. Geolocated
+to regions (the applicant rows' ``city_code``), a pair is intraregional when both ends
+are in the same region and interregional otherwise.
+
+Outputs, per application year:
+
+* ``org_edges``  (app_year, org_a, org_b, n_collab, weight), org_a < org_b by name;
+* ``region_edges`` (app_year, region_a, region_b, is_intra, n_collab, weight),
+  region_a <= region_b; intraregional pairs are the rows with region_a == region_b;
+* ``collaboration_counts`` (city_code, app_year, intra, inter, intra_weight,
+  inter_weight): Table 1's intra- and interregional collaborations of a region. A pair
+  inside region r counts once for r; a pair between r and s counts once for each.
+
+``weight`` is the optional fractional weight of a pair on a patent with k applicants:
+``count`` 1, ``newman`` 1/(k-1), ``pair_share`` 1/C(k,2) (configuration
+``network.edges.weight``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+log = logging.getLogger("patentpanel.network.edges")
+
+__all__ = ["PatentFilter", "eligible_applicants", "patent_pairs", "org_edges",
+           "region_edges", "collaboration_counts", "require_columns", "WEIGHTINGS"]
+
+WEIGHTINGS = ("count", "newman", "pair_share")
+PATENT_TYPES = ("invention", "utility", "design")
+NON_MAINLAND = ("drop_patent", "drop_applicant")
+
+APPLICANT_COLUMNS = ("app_no", "position", "name", "applicant_type", "city_code", "app_year")
+PATENT_COLUMNS = ("app_no", "app_year", "patent_type", "has_individual", "all_mainland")
+AI_COLUMNS = ("app_no", "is_ai", "tier")
+
+
+def require_columns(df: DataFrame, columns: Iterable[str], table: str) -> None:
+    """Raise ValueError naming the table and the missing columns."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{table}: missing column(s) {missing}; expected at least "
+                         f"{list(columns)}, got {df.columns}")
+
+
+@dataclass(frozen=True)
+class PatentFilter:
+    """Which patents and applicants count (``network.patents`` plus the window)."""
+    start: int
+    end: int
+    patent_types: tuple[str, ...] = PATENT_TYPES
+    tiers: tuple[str, ...] = ()
+    exclude_individual: bool = True
+    non_mainland: str = "drop_patent"
+    exclusions_apply_to_all: bool = True
+    ai_only: bool = field(default=True, compare=False)
+
+    def __post_init__(self):
+        if self.start > self.end:
+            raise ValueError(f"window start {self.start} is after end {self.end}")
+        bad = [t for t in self.patent_types if t not in PATENT_TYPES]
+        if bad:
+            raise ValueError(f"network.patents.patent_types: {bad} not in {PATENT_TYPES}")
+        if self.non_mainland not in NON_MAINLAND:
+            raise ValueError(f"network.patents.non_mainland: {self.non_mainland!r} not in "
+                             f"{NON_MAINLAND}")
+
+    @classmethod
+    def from_config(cls, cfg) -> "PatentFilter":
+        sec = cfg.section("network.patents")
+        return cls(start=int(cfg.get("network.window.start")),
+                   end=int(cfg.get("network.window.end")),
+                   patent_types=tuple(sec["patent_types"]), tiers=tuple(sec["tiers"] or ()),
+                   exclude_individual=bool(sec["exclude_individual"]),
+                   non_mainland=sec["non_mainland"],
+                   exclusions_apply_to_all=bool(sec["exclusions_apply_to_all"]))
+
+
+def eligible_applicants(applicants: DataFrame, patents: DataFrame,
+                        ai_patents: DataFrame | None, spec: PatentFilter,
+                        *, ai_only: bool = True, apply_exclusions: bool = True) -> DataFrame:
+    """Applicant rows of the patents that count, one row per (app_no, name).
+
+    Returns (app_no, app_year, name, position, city_code, is_ai). With ``ai_only`` only
+    AI patents (``is_ai`` true, tier in ``spec.tiers`` when given); otherwise all patents
+    with an ``is_ai`` flag (false when the patent is absent from ai_patents). An
+    organisation listed twice on one patent is kept once (lowest position), so it never
+    collaborates with itself.
+    """
+    require_columns(applicants, APPLICANT_COLUMNS, "silver.applicants")
+    require_columns(patents, PATENT_COLUMNS, "silver.patents")
+    p = patents.where(F.col("app_year").between(spec.start, spec.end)
+                      & F.col("patent_type").isin(list(spec.patent_types)))
+    if apply_exclusions:
+        if spec.exclude_individual:
+            p = p.where(~F.coalesce(F.col("has_individual"), F.lit(True)))
+        if spec.non_mainland == "drop_patent":
+            p = p.where(F.coalesce(F.col("all_mainland"), F.lit(False)))
+    if ai_patents is not None:
+        require_columns(ai_patents, AI_COLUMNS, "silver.ai_patents")
+        ai_flag = F.coalesce(F.col("a.is_ai"), F.lit(False))
+        if spec.tiers:
+            ai_flag = ai_flag & F.col("a.tier").isin(list(spec.tiers))
+        p = (p.alias("p").join(ai_patents.alias("a"), F.col("p.app_no") == F.col("a.app_no"), "left")
+             .select("p.app_no", "p.app_year", ai_flag.alias("is_ai")))
+    elif ai_only:
+        raise ValueError("ai_only=True needs silver.ai_patents")
+    else:
+        p = p.select("app_no", "app_year", F.lit(False).alias("is_ai"))
+    if ai_only:
+        p = p.where("is_ai")
+    a = applicants.select("app_no", "position", F.trim("name").alias("name"),
+                          "applicant_type", "city_code")
+    if apply_exclusions and spec.non_mainland == "drop_applicant":
+        a = a.where(~F.col("applicant_type").isin("foreign", "hmt"))
+    if apply_exclusions and spec.exclude_individual:
+        # has_individual already dropped such patents; this also guards inconsistent rows.
+        a = a.where(F.col("applicant_type") != "individual")
+    a = a.where(F.col("name").isNotNull() & (F.col("name") != ""))
+    first = Window.partitionBy("app_no", "name").orderBy(F.col("position").asc_nulls_last())
+    a = (a.withColumn("_rk", F.row_number().over(first)).where("_rk = 1").drop("_rk"))
+    return (a.join(p, "app_no", "inner")
+            .select("app_no", "app_year", "name", "position", "city_code", "is_ai"))
+
+
+def _pair_weight(weighting: str, k: Column) -> Column:
+    if weighting == "count":
+        return F.lit(1.0)
+    if weighting == "newman":
+        return F.lit(1.0) / (k - F.lit(1)).cast("double")
+    if weighting == "pair_share":
+        return F.lit(2.0) / (k * (k - F.lit(1))).cast("double")
+    raise ValueError(f"network.edges.weight: {weighting!r} not in {WEIGHTINGS}")
+
+
+def patent_pairs(eligible: DataFrame, weighting: str = "count") -> DataFrame:
+    """Every unordered applicant pair of every patent with two or more applicants.
+
+    Returns (app_no, app_year, k, org_a, org_b, region_a, region_b, weight) with
+    org_a < org_b; region_* are the ends' city codes on this patent (null when the
+    applicant is unlocated).
+    """
+    _pair_weight(weighting, F.lit(2))  # validate early
+    k = eligible.groupBy("app_no").agg(F.count("*").alias("k")).where("k >= 2")
+    e = eligible.join(k, "app_no")
+    a, b = e.alias("a"), e.alias("b")
+    pairs = a.join(b, (F.col("a.app_no") == F.col("b.app_no")) & (F.col("a.name") < F.col("b.name")))
+    return pairs.select(
+        F.col("a.app_no").alias("app_no"), F.col("a.app_year").alias("app_year"),
+        F.col("a.k").alias("k"),
+        F.col("a.name").alias("org_a"), F.col("b.name").alias("org_b"),
+        F.col("a.city_code").alias("region_a"), F.col("b.city_code").alias("region_b"),
+        _pair_weight(weighting, F.col("a.k")).alias("weight"))
+
+
+def org_edges(pairs: DataFrame) -> DataFrame:
+    """Organisation pairs per year: (app_year, org_a, org_b, n_collab, weight)."""
+    return (pairs.groupBy("app_year", "org_a", "org_b")
+            .agg(F.count("*").cast("long").alias("n_collab"), F.sum("weight").alias("weight")))
+
+
+def region_edges(pairs: DataFrame) -> DataFrame:
+    """Region pairs per year: (app_year, region_a, region_b, is_intra, n_collab, weight).
+
+    Pairs with an unlocated end are left out (``unlocated_pairs`` counts them)."""
+    located = pairs.where(F.col("region_a").isNotNull() & F.col("region_b").isNotNull())
+    ra = F.least("region_a", "region_b")
+    rb = F.greatest("region_a", "region_b")
+    return (located.select("app_year", ra.alias("region_a"), rb.alias("region_b"), "weight")
+            .groupBy("app_year", "region_a", "region_b")
+            .agg(F.count("*").cast("long").alias("n_collab"), F.sum("weight").alias("weight"))
+            .withColumn("is_intra", F.col("region_a") == F.col("region_b"))
+            .select("app_year", "region_a", "region_b", "is_intra", "n_collab", "weight"))
+
+
+def unlocated_pairs(pairs: DataFrame) -> int:
+    return pairs.where(F.col("region_a").isNull() | F.col("region_b").isNull()).count()
+
+
+def collaboration_counts(reg_edges: DataFrame) -> DataFrame:
+    """Table 1 per region and year: (city_code, app_year, intra, inter, intra_weight,
+    inter_weight)."""
+    intra = reg_edges.where("is_intra").select(
+        F.col("region_a").alias("city_code"), "app_year",
+        F.col("n_collab").alias("intra"), F.col("weight").alias("intra_weight"),
+        F.lit(0).cast("long").alias("inter"), F.lit(0.0).alias("inter_weight"))
+    inter_rows = reg_edges.where(~F.col("is_intra"))
+    inter = None
+    for end in ("region_a", "region_b"):
+        side = inter_rows.select(
+            F.col(end).alias("city_code"), "app_year",
+            F.lit(0).cast("long").alias("intra"), F.lit(0.0).alias("intra_weight"),
+            F.col("n_collab").alias("inter"), F.col("weight").alias("inter_weight"))
+        inter = side if inter is None else inter.unionByName(side)
+    return (intra.unionByName(inter).groupBy("city_code", "app_year")
+            .agg(F.sum("intra").alias("intra"), F.sum("inter").alias("inter"),
+                 F.sum("intra_weight").alias("intra_weight"),
+                 F.sum("inter_weight").alias("inter_weight"))
+            .select("city_code", "app_year", "intra", "inter", "intra_weight", "inter_weight"))
