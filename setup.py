@@ -43,7 +43,7 @@ EXTRAS = {
     "dev": ["pytest>=8", "duckdb>=1.1"],
     # What clusters add: Spark's own Delta Python API (its JARs come from
     # spark-submit.sh --with-packages or --jars) and venv-pack for --pack-env.
-    "cluster": ["delta-spark==4.4.1", "venv-pack>=0.2"],
+    "cluster": ["delta-spark==4.4.1", "graphframes-py==0.12.3", "venv-pack>=0.2"],
 }
 
 setup(

@@ -15,7 +15,7 @@ fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing patentpanel and its dependencies (first run: ~2 minutes)" >&2
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip "setuptools<81" wheel >&2
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[dev]" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[dev,cluster]" >&2
   echo "$want" > "$stamp"
 fi
 echo "$venv/bin/python"

@@ -130,10 +130,16 @@ def _merge(base: dict, overlay: Mapping, source: str, prefix: str = "",
             base[key] = copy.deepcopy(value)
 
 
-def _nest(key: str, value: Any) -> dict:
+def _nest(key: str, value: Any, open_keys: frozenset[str] = frozenset()) -> dict:
+    """``a.b.c=v`` -> {a: {b: {c: v}}}; below an open section the rest of the path is one
+    key (``spark.extra.spark.executor.cores`` sets the Spark key ``spark.executor.cores``)."""
     out: dict = {}
     node = out
     parts = key.split(".")
+    for i in range(1, len(parts)):
+        if ".".join(parts[:i]) in open_keys:
+            parts = parts[:i] + [".".join(parts[i:])]
+            break
     for p in parts[:-1]:
         node = node.setdefault(p, {})
     node[parts[-1]] = value
@@ -189,7 +195,8 @@ class Config(Mapping):
         sources = list(self.sources)
         for item in sets:
             k, v = parse_set(item)
-            _merge(data, _nest(k, v), f"--set {item}", open_keys=_open_keys(data))
+            ok = _open_keys(data)
+            _merge(data, _nest(k, v, ok), f"--set {item}", open_keys=ok)
             sources.append(f"--set {item}")
         _validate(data, _load_schema(self.directory))
         return Config(data, sources, self.directory)
@@ -270,7 +277,7 @@ def _validate(data: dict, schema: Mapping[str, Mapping[str, Any]]) -> None:
             if "pattern" in rule and not re.fullmatch(rule["pattern"], str(v)):
                 raise ConfigError(f"configuration key {key!r}: {v!r} does not match {rule['pattern']!r}"
                                   + (f" ({rule['doc']})" if rule.get("doc") else ""))
-    for a, b in (("years.start", "years.end"),):
+    for a, b in (("run.years.start", "run.years.end"),):
         lo, hi = cfg.get(a, None), cfg.get(b, None)
         if lo is not None and hi is not None and lo > hi:
             raise ConfigError(f"configuration: {a}={lo} is after {b}={hi}")
@@ -294,7 +301,7 @@ def load_config(overlays: Iterable[str | os.PathLike] = (), sets: Iterable[str] 
         sources.append(str(p))
     for item in sets:
         k, v = parse_set(item)
-        _merge(data, _nest(k, v), f"--set {item}", open_keys=open_keys)
+        _merge(data, _nest(k, v, open_keys), f"--set {item}", open_keys=open_keys)
         sources.append(f"--set {item}")
     _validate(data, _load_schema(d))
     return Config(data, sources, d)
