@@ -1,0 +1,266 @@
+"""Keyword matching: one Aho-Corasick automaton (pyahocorasick) over the whole Chinese and
+English dictionary, run inside Spark with ``mapInArrow``.
+
+Per record the text is scanned once (cost independent of the dictionary size); there is
+no loop over terms. The automaton is built once per Python worker process and cached by
+the dictionary's fingerprint. ``mapInArrow`` rather than ``mapInPandas`` because the
+output is a nested ``array<struct>`` column, which Arrow builds directly from flat
+buffers without going through pandas objects.
+
+Matching rules
+--------------
+* Text is normalised length-preservingly before scanning (full-width ASCII to
+  half-width, ASCII upper to lower case, hyphens/underscores/dashes and line breaks to
+  spaces), so positions refer to the original text; runs of spaces are collapsed with an
+  offset map.
+* A term whose first (last) character is an ASCII letter or digit must not be preceded
+  (followed) by one: ``ai`` does not match inside ``maintain``. English terms may be
+  followed by a plural ``s``/``es``.
+* A hit lying inside a longer hit is dropped (``卷积神经网络`` hides ``神经网络``, ``智能手机``
+  hides ``智能``); overlapping hits that are not nested are both kept.
+* Each title hit inside the title's head segment that carries a tier gets ``head=True``
+  for the last such hit (see conf/taxonomy/tier_rules.yaml, ``head_rules``).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+from .taxonomy import Taxonomy, Term, normalize_term
+
+__all__ = ["Hit", "KeywordMatcher", "HIT_FIELDS", "hit_type", "normalize_text"]
+
+log = logging.getLogger("patentpanel.classify.keywords")
+
+HIT_FIELDS = ("term", "concept", "field", "start", "end", "role", "tier", "weight",
+              "branch", "branch_secondary", "head")
+
+_TRANS = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_TRANS[0x3000] = 0x20
+for _c in range(ord("A"), ord("Z") + 1):
+    _TRANS[_c] = _c + 32
+for _c in list(_TRANS):
+    if 0x41 <= _TRANS[_c] <= 0x5A:          # full-width capitals straight to lower case
+        _TRANS[_c] += 32
+for _c in "-_\u2010\u2011\u2012\u2013\u2014\u2015\t\n\r\u00a0":
+    _TRANS[ord(_c)] = 0x20
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_SPACES = re.compile(r" {2,}")
+_AUTOMATA: dict[str, object] = {}       # per-process cache: fingerprint -> automaton
+
+
+def normalize_text(text: str) -> tuple[str, list[int] | None]:
+    """Normalised text and, when space runs were collapsed, the original index of each
+    normalised character (None means positions are unchanged)."""
+    s = text.translate(_TRANS)
+    if "  " not in s:
+        return s, None
+    out, index, last = [], [], 0
+    for m in _SPACES.finditer(s):
+        out.append(s[last:m.start() + 1])
+        index.extend(range(last, m.start() + 1))
+        last = m.end()
+    out.append(s[last:])
+    index.extend(range(last, len(s)))
+    return "".join(out), index
+
+
+def _is_alnum_ascii(ch: str) -> bool:
+    return ("a" <= ch <= "z") or ("0" <= ch <= "9")
+
+
+@dataclass(frozen=True)
+class Hit:
+    term: str
+    concept: str
+    field: str
+    start: int
+    end: int
+    role: str
+    tier: str | None
+    weight: float
+    branch: str | None
+    branch_secondary: str | None
+    head: bool = False
+
+
+def hit_type():
+    from pyspark.sql import types as T
+    return T.StructType([
+        T.StructField("term", T.StringType()), T.StructField("concept", T.StringType()),
+        T.StructField("field", T.StringType()), T.StructField("start", T.IntegerType()),
+        T.StructField("end", T.IntegerType()), T.StructField("role", T.StringType()),
+        T.StructField("tier", T.StringType()), T.StructField("weight", T.DoubleType()),
+        T.StructField("branch", T.StringType()),
+        T.StructField("branch_secondary", T.StringType()), T.StructField("head", T.BooleanType())])
+
+
+class KeywordMatcher:
+    """The dictionary of a :class:`Taxonomy` as a picklable matcher.
+
+    ``match(title, abstract)`` works on one record (tests, review sheets);
+    ``transform(df)`` adds an ``array<struct>`` column of hits to a Spark DataFrame.
+    """
+
+    def __init__(self, terms: Sequence[Term], head_rules: dict[str, list[str]] | None = None,
+                 fingerprint: str = ""):
+        self.terms = list(terms)
+        self.keys = [t.key for t in self.terms]
+        hr = head_rules or {}
+        self.en_head_end = [f" {normalize_term(x)} " for x in hr.get("en_head_end", [])]
+        self.en_modifier_end = [f" {normalize_term(x)} " for x in hr.get("en_modifier_end", [])]
+        self.zh_modifier_end = list(hr.get("zh_modifier_end", []))
+        self.fingerprint = fingerprint or str(hash(tuple(self.keys)))
+        self._edge = [(_is_alnum_ascii(k[0]), _is_alnum_ascii(k[-1]), t.lang == "en")
+                      for k, t in zip(self.keys, self.terms)]
+        self._attrs = [(t.term, t.concept, t.role, t.tier, float(t.weight), t.branch,
+                        t.branch_secondary) for t in self.terms]
+
+    @classmethod
+    def from_taxonomy(cls, taxonomy: Taxonomy) -> "KeywordMatcher":
+        return cls(taxonomy.terms, taxonomy.head_rules, taxonomy.fingerprint())
+
+    # ---- automaton ------------------------------------------------------------------
+    def _automaton(self):
+        a = _AUTOMATA.get(self.fingerprint)
+        if a is None:
+            import ahocorasick
+            a = ahocorasick.Automaton()
+            for i, k in enumerate(self.keys):
+                a.add_word(k, (i, len(k)))
+            a.make_automaton()
+            _AUTOMATA[self.fingerprint] = a
+        return a
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items()}
+
+    # ---- one field --------------------------------------------------------------------
+    def _scan(self, text: str | None, head: bool = False) -> tuple[list[tuple[int, int, int]], int | None]:
+        """Hits as (start, end, term index) in original coordinates, boundary-checked,
+        nested hits removed, sorted by start; and (if ``head``) the index of the head hit."""
+        if not text:
+            return [], None
+        norm, index = normalize_text(text)
+        n = len(norm)
+        raw = []
+        for end_idx, (i, length) in self._automaton().iter(norm):
+            start, end = end_idx - length + 1, end_idx + 1
+            left, right, en = self._edge[i]
+            if left and start > 0 and _is_alnum_ascii(norm[start - 1]):
+                continue
+            if right and end < n and _is_alnum_ascii(norm[end]):
+                if not en:
+                    continue
+                j = end + (1 if norm[end] == "s" else 2 if norm.startswith("es", end) else 0)
+                if j == end or (j < n and _is_alnum_ascii(norm[j])):
+                    continue
+            raw.append((start, end, i))
+        raw.sort(key=lambda h: (h[0], -(h[1] - h[0])))
+        kept, max_end = [], -1
+        for h in raw:
+            if h[1] <= max_end:
+                continue                      # inside an earlier, longer (or equal-start) hit
+            kept.append(h)
+            max_end = h[1]
+        head_at = self._head(norm, kept) if head and kept else None
+        if index is not None:
+            kept = [(index[s], index[e - 1] + 1, i) for s, e, i in kept]
+        return kept, head_at
+
+    def _head(self, norm: str, hits: list[tuple[int, int, int]]) -> int | None:
+        """Index into ``hits`` of the head term: the last tier term inside the head segment
+        (normalised-text coordinates)."""
+        lo, hi = 0, len(norm)
+        if _CJK.search(norm):
+            for marker in self.zh_modifier_end:
+                p = norm.rfind(marker)
+                if p >= 0:
+                    lo = max(lo, p + len(marker))
+        else:
+            padded = f" {norm} "              # padded index p is text index p - 1
+            ends = [p for p in (padded.find(m) for m in self.en_head_end) if p >= 0]
+            window = min(ends) if ends else len(padded)
+            if ends:
+                hi = window - 1               # text index of the space before the marker word
+            for marker in self.en_modifier_end:
+                p = padded.rfind(marker, 0, window)
+                if p >= 0:
+                    lo = max(lo, p + len(marker) - 1)
+        best = None
+        for k, (s, e, i) in enumerate(hits):
+            if self._attrs[i][3] and s >= lo and e <= hi:
+                best = k
+        return best
+
+    def match(self, title: str | None, abstract: str | None = None) -> list[Hit]:
+        """All hits of one record: title hits first, then abstract hits, each by position."""
+        out: list[Hit] = []
+        for field_name, text in (("title", title), ("abstract", abstract)):
+            hits, head = self._scan(text, head=field_name == "title")
+            for k, (s, e, i) in enumerate(hits):
+                term, concept, role, tier, weight, branch, branch2 = self._attrs[i]
+                out.append(Hit(term, concept, field_name, s, e, role, tier, weight,
+                               branch, branch2, k == head))
+        return out
+
+    # ---- Spark ------------------------------------------------------------------------
+    def _arrow_hits(self, titles: Sequence[str | None], abstracts: Sequence[str | None]):
+        import pyarrow as pa
+        cols: list[list] = [[] for _ in HIT_FIELDS]
+        (c_term, c_concept, c_field, c_start, c_end, c_role, c_tier, c_weight, c_branch,
+         c_branch2, c_head) = cols
+        attrs = self._attrs
+        offsets = [0]
+        total = 0
+        for title, abstract in zip(titles, abstracts):
+            for field_name, text in (("title", title), ("abstract", abstract)):
+                hits, head = self._scan(text, head=field_name == "title")
+                for k, (s, e, i) in enumerate(hits):
+                    term, concept, role, tier, weight, branch, branch2 = attrs[i]
+                    c_term.append(term); c_concept.append(concept); c_field.append(field_name)
+                    c_start.append(s); c_end.append(e); c_role.append(role); c_tier.append(tier)
+                    c_weight.append(weight); c_branch.append(branch); c_branch2.append(branch2)
+                    c_head.append(k == head)
+                total += len(hits)
+            offsets.append(total)
+        types = {"start": pa.int32(), "end": pa.int32(), "weight": pa.float64(),
+                 "head": pa.bool_()}
+        arrays = [pa.array(c, type=types.get(f, pa.string())) for f, c in zip(HIT_FIELDS, cols)]
+        struct = pa.StructArray.from_arrays(arrays, names=list(HIT_FIELDS))
+        return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), struct)
+
+    def transform(self, df, title: str = "title", abstract: str = "abstract",
+                  out: str = "keyword_hits"):
+        """``df`` plus ``out``: ``array<struct<term, concept, field, start, end, role, tier,
+        weight, branch, branch_secondary, head>>`` (empty array when nothing matches)."""
+        from pyspark.sql import types as T
+        for c in (title, abstract):
+            if c not in df.columns:
+                raise ValueError(f"keyword matching: input has no column {c!r} "
+                                 f"(columns: {', '.join(df.columns)})")
+        if out in df.columns:
+            df = df.drop(out)
+        schema = T.StructType(df.schema.fields + [T.StructField(out, T.ArrayType(hit_type()))])
+        names = df.columns
+        matcher = self
+
+        def run(batches: Iterator) -> Iterator:
+            import pyarrow as pa
+            for b in batches:
+                hits = matcher._arrow_hits(b.column(title).to_pylist(),
+                                           b.column(abstract).to_pylist())
+                yield pa.RecordBatch.from_arrays([b.column(n) for n in names] + [hits],
+                                                 names=names + [out])
+        return df.mapInArrow(run, schema)
+
+
+def terms_in(hits: Iterable[Hit]) -> list[str]:
+    """Distinct matched terms in order of first appearance."""
+    seen: list[str] = []
+    for h in hits:
+        if h.term not in seen:
+            seen.append(h.term)
+    return seen

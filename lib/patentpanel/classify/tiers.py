@@ -1,0 +1,209 @@
+"""Evidence combination, dominant-function tier score, ambiguity rules and the
+generic-digital exclusion (study 2, Appendix A3-A5), as Spark built-in expressions over
+the keyword hits and matched IPC codes of each record.
+
+Evidence
+--------
+* ``kw_strong``: a term of role ``ai`` (identifies AI on its own).
+* ``kw_supported``: a ``weak`` marker (智能, intelligent, smart ...) and a ``context`` term
+  both in the title ("智能医学影像诊断系统").
+* ``is_ai_kw`` = kw_strong or (weak marker and context term anywhere).
+* ``is_ai_ipc``: a code in the enabled AI code groups; ``ipc_specific``: one of them is
+  marked ``specific`` (G06N3, G06N5 ...), not ``broad`` (G06F9/44, G06F3/01 ...).
+* ``generic_digital`` (A5): no AI marker in the text, no specific AI code, but digital
+  signals (a broad AI code, a generic-digital term, or an FT/CT context term).
+
+``is_ai`` by ``is_ai_rule``: ``ipc`` = is_ai_ipc (study 1); ``keyword`` = is_ai_kw;
+``either``; ``both``; ``combined`` = is_ai_kw or (is_ai_ipc and not generic_digital)
+(study 2: codes count unless the patent is a generic digital one).
+
+Dominant-function score
+-----------------------
+For tier t, over *distinct* terms (a term counts once, in its best field; frequency is
+ignored, as A4 asks):
+
+    S_t = title_weight * sum(w_term: title terms of t) + abstract_weight * sum(w_term:
+          abstract-only terms of t) + head_bonus * [title head term has tier t]
+          + ipc_anchor_weight * [a code lies in t's IPC anchors]
+
+Decision order (precedence): highest S_t; on equal S_t the higher title part
+(title terms + head); then the IPC anchor; then ``tie_order`` (default FT > GPT > CT:
+an algorithm named beside a chip or an application is usually the means, not the
+contribution). Scores are rounded to 1e-9 before comparing.
+
+Ambiguity reasons (all recorded; those in ``flag`` set ``ambiguous``): ``tier_tie``
+(top two S_t equal, resolved by the order above), ``low_margin`` ((top - second) / top
+below ``min_margin_ratio``), ``no_tier_signal`` (AI but all S_t = 0; tier =
+``fallback_tier``), ``weak_evidence`` (AI only through weak markers or broad codes),
+``ipc_only`` (AI only through codes, no AI word in the text).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .ipc import CodeList
+from .taxonomy import TIERS
+
+__all__ = ["TierSettings", "IS_AI_RULES", "AMBIGUITY_REASONS", "score_tiers"]
+
+IS_AI_RULES = ("ipc", "keyword", "either", "both", "combined")
+AMBIGUITY_REASONS = ("tier_tie", "low_margin", "no_tier_signal", "weak_evidence", "ipc_only")
+
+
+@dataclass(frozen=True)
+class TierSettings:
+    is_ai_rule: str = "combined"
+    title_weight: float = 3.0
+    abstract_weight: float = 1.0
+    head_bonus: float = 2.0
+    ipc_anchor_weight: float = 2.0
+    tie_order: tuple[str, ...] = ("FT", "GPT", "CT")
+    fallback_tier: str | None = "CT"
+    min_margin_ratio: float = 0.25
+    flag: tuple[str, ...] = ("tier_tie", "low_margin", "no_tier_signal", "weak_evidence")
+    extra: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        from ..config import ConfigError
+        if self.is_ai_rule not in IS_AI_RULES:
+            raise ConfigError(f"classify.is_ai_rule: {self.is_ai_rule!r} is not one of "
+                              f"{list(IS_AI_RULES)}")
+        if sorted(self.tie_order) != sorted(TIERS):
+            raise ConfigError(f"classify.scoring.tie_order: {list(self.tie_order)} must list "
+                              f"each of {list(TIERS)} once")
+        if self.fallback_tier is not None and self.fallback_tier not in TIERS:
+            raise ConfigError(f"classify.scoring.fallback_tier: {self.fallback_tier!r} is not "
+                              f"one of {list(TIERS)} or null")
+        bad = sorted(set(self.flag) - set(AMBIGUITY_REASONS))
+        if bad:
+            raise ConfigError(f"classify.ambiguity.flag: unknown reasons {bad}; expected some "
+                              f"of {list(AMBIGUITY_REASONS)}")
+        for k in ("title_weight", "abstract_weight", "head_bonus", "ipc_anchor_weight",
+                  "min_margin_ratio"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"classify: {k} must be >= 0, got {getattr(self, k)}")
+
+    @classmethod
+    def from_config(cls, cfg) -> "TierSettings":
+        s = cfg.get("classify.scoring")
+        a = cfg.get("classify.ambiguity")
+        return cls(is_ai_rule=cfg.get("classify.is_ai_rule"),
+                   title_weight=float(s["title_weight"]),
+                   abstract_weight=float(s["abstract_weight"]),
+                   head_bonus=float(s["head_bonus"]),
+                   ipc_anchor_weight=float(s["ipc_anchor_weight"]),
+                   tie_order=tuple(s["tie_order"]), fallback_tier=s.get("fallback_tier"),
+                   min_margin_ratio=float(a["min_margin_ratio"]), flag=tuple(a["flag"]))
+
+
+def score_tiers(df, settings: TierSettings, anchors: Mapping[str, CodeList], *,
+                hits: str = "keyword_hits", parsed_codes: str = "_parsed_codes",
+                matched_codes: str = "matched_codes", ipc_specific: str = "_ipc_specific"):
+    """Add is_ai_kw, is_ai, ai_basis, tier, tier_scores, branch, ambiguity and
+    generic-digital columns. ``df`` carries the keyword hits, the parsed codes of the
+    record, its matched AI codes and whether one of them is specific."""
+    from pyspark.sql import functions as F
+
+    s = settings
+    h = F.col(hits)
+
+    def exists(pred):
+        return F.exists(h, pred)
+
+    def term_struct(x):
+        return F.struct(x["term"].alias("term"), x["tier"].alias("tier"),
+                        x["weight"].alias("weight"))
+
+    title_terms = F.array_distinct(F.transform(F.filter(h, lambda x: x["field"] == "title"),
+                                               term_struct))
+    abstract_terms = F.array_except(
+        F.array_distinct(F.transform(F.filter(h, lambda x: x["field"] == "abstract"), term_struct)),
+        F.col("_title_terms"))
+
+    def tier_sum(col, tier):
+        return F.aggregate(F.filter(F.col(col), lambda x: x["tier"] == tier), F.lit(0.0),
+                           lambda acc, x: acc + x["weight"])
+
+    out = df.withColumn("_title_terms", title_terms).withColumn("_abstract_terms", abstract_terms)
+    prec = {t: len(s.tie_order) - i for i, t in enumerate(s.tie_order)}
+    keys = []
+    for t in TIERS:
+        anchor = anchors[t].any_col(F.col(parsed_codes)).cast("int")
+        head = F.exists(h, lambda x: x["head"] & (x["tier"] == t)).cast("double")
+        title_part = F.round(F.lit(s.title_weight) * tier_sum("_title_terms", t)
+                             + F.lit(s.head_bonus) * head, 9)
+        total = F.round(title_part + F.lit(s.abstract_weight) * tier_sum("_abstract_terms", t)
+                        + F.lit(s.ipc_anchor_weight) * anchor, 9)
+        out = out.withColumn(f"_S_{t}", total).withColumn(f"_T_{t}", title_part) \
+                 .withColumn(f"_A_{t}", anchor)
+        keys.append(F.struct(F.col(f"_S_{t}").alias("score"), F.col(f"_T_{t}").alias("title"),
+                             F.col(f"_A_{t}").alias("anchor"), F.lit(prec[t]).alias("prec"),
+                             F.lit(t).alias("tier")))
+    out = out.withColumn("_best", F.array_max(F.array(*keys))) \
+             .withColumn("_second", F.sort_array(F.array(*[F.col(f"_S_{t}") for t in TIERS]),
+                                                 asc=False)[1])
+
+    # ---- evidence ---------------------------------------------------------------------
+    def role(r, fld=None):
+        return exists(lambda x: (x["role"] == r) & (F.lit(True) if fld is None else x["field"] == fld))
+
+    out = (out
+           .withColumn("_kw_strong", role("ai"))
+           .withColumn("_kw_weak", role("weak"))
+           .withColumn("_kw_ctx", role("context"))
+           .withColumn("_kw_supported", role("weak", "title") & role("context", "title"))
+           .withColumn("_digital", role("generic")
+                       | exists(lambda x: (x["role"] == "context") & x["tier"].isin("FT", "CT"))))
+    is_ai_kw = F.col("_kw_strong") | (F.col("_kw_weak") & F.col("_kw_ctx"))
+    marker = F.col("_kw_strong") | F.col("_kw_weak")
+    is_ai_ipc = F.size(F.col(matched_codes)) > 0
+    out = out.withColumn("is_ai_kw", is_ai_kw).withColumn("is_ai_ipc", is_ai_ipc)
+    out = out.withColumn("generic_digital", ~marker & ~F.col(ipc_specific)
+                         & (F.col("is_ai_ipc") | F.col("_digital")))
+    rule = {"ipc": F.col("is_ai_ipc"), "keyword": F.col("is_ai_kw"),
+            "either": F.col("is_ai_kw") | F.col("is_ai_ipc"),
+            "both": F.col("is_ai_kw") & F.col("is_ai_ipc"),
+            "combined": F.col("is_ai_kw") | (F.col("is_ai_ipc") & ~F.col("generic_digital"))}
+    out = out.withColumn("is_ai", rule[s.is_ai_rule])
+    out = out.withColumn("ai_basis", F.when(~F.col("is_ai"), "none")
+                         .when(F.col("is_ai_kw") & F.col("is_ai_ipc"), "both")
+                         .when(F.col("is_ai_kw"), "keyword").otherwise("ipc"))
+
+    # ---- tier and ambiguity -----------------------------------------------------------
+    top = F.col("_best.score")
+    second = F.col("_second")
+    ai = F.col("is_ai")
+    reasons = F.array(
+        F.when(ai & (top > 0) & (top == second), F.lit("tier_tie")),
+        F.when(ai & (top > 0) & (second > 0) & (top != second)
+               & ((top - second) / top < F.lit(s.min_margin_ratio)), F.lit("low_margin")),
+        F.when(ai & (top == 0), F.lit("no_tier_signal")),
+        F.when(ai & ~F.col("_kw_strong") & ~F.col(ipc_specific) & ~F.col("_kw_supported"),
+               F.lit("weak_evidence")),
+        F.when(ai & ~marker, F.lit("ipc_only")))
+    out = out.withColumn("_reasons", F.filter(reasons, lambda r: r.isNotNull()))
+    flagged = F.array(*[F.lit(r) for r in s.flag]) if s.flag else F.array().cast("array<string>")
+    fallback = F.lit(s.fallback_tier).cast("string")
+    out = (out
+           .withColumn("tier", F.when(~ai, F.lit(None).cast("string"))
+                       .when(top == 0, fallback).otherwise(F.col("_best.tier")))
+           .withColumn("tier_scores", F.struct(*[F.col(f"_S_{t}").alias(t) for t in TIERS]))
+           .withColumn("ambiguous", F.size(F.array_intersect(F.col("_reasons"), flagged)) > 0)
+           .withColumn("ambiguity_reason", F.when(F.size("_reasons") > 0,
+                                                  F.concat_ws(";", F.col("_reasons")))))
+
+    # ---- Table 3 branch: of the strongest hit that has one (title before abstract) ----
+    def branch_key(x):
+        fw = F.when(x["field"] == "title", F.lit(s.title_weight)).otherwise(F.lit(s.abstract_weight))
+        return F.struct((x["weight"] * fw).alias("s"),
+                        (x["field"] == "title").cast("int").alias("t"),
+                        (-x["start"]).alias("p"), x["branch"].alias("branch"),
+                        x["branch_secondary"].alias("branch_secondary"))
+    best_branch = F.array_max(F.transform(F.filter(h, lambda x: x["branch"].isNotNull()), branch_key))
+    out = (out.withColumn("_bb", F.when(ai, best_branch))
+              .withColumn("branch", F.col("_bb.branch"))
+              .withColumn("branch_secondary", F.col("_bb.branch_secondary"))
+              .withColumn("matched_terms", F.array_distinct(F.transform(h, lambda x: x["term"]))))
+    tmp = [c for c in out.columns if c.startswith("_")]
+    return out.drop(*tmp)
