@@ -49,8 +49,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy import linalg as sla
-from scipy import stats
-from scipy.linalg import lapack
+from scipy import special, stats
+from scipy.linalg.lapack import dpotrf as _dpotrf, dpotri as _dpotri
 
 log = logging.getLogger("patentpanel.econ.gmm")
 
@@ -240,7 +240,7 @@ def _sweep_keep(A: np.ndarray, tol: float) -> np.ndarray:
     alive = np.ones(idx.size, bool)
     offset = 0  # position of B's first column in idx
     while B.shape[0]:
-        c, info = lapack.dpotrf(B, lower=1, clean=0, overwrite_a=0)
+        c, info = _dpotrf(B, lower=1, clean=0, overwrite_a=0)
         m = B.shape[0] if info == 0 else info - 1  # pivots [0, m) are positive
         piv = np.diag(c)[:m] ** 2
         bad = np.flatnonzero(piv <= tol)
@@ -275,17 +275,25 @@ def _ginv(A: np.ndarray, tol: float, method: str = "invsym") -> tuple[np.ndarray
         pos = w > cut
         inv = (V[:, pos] / w[pos]) @ V[:, pos].T
         return inv, int(n - pos.sum())
+    d = np.diag(A)
+    if (d > 0).all():  # fast path: full rank in order -> plain Cholesky inverse
+        s = 1.0 / np.sqrt(d)
+        c, info = _dpotrf(A * s[:, None] * s[None, :], lower=1, clean=1)
+        if info == 0 and (np.diag(c) ** 2 > tol).all():
+            inv, _ = _dpotri(c, lower=1)
+            inv = np.tril(inv) + np.tril(inv, -1).T
+            return inv * s[:, None] * s[None, :], 0
     keep = _sweep_keep(A, tol)
     out = np.zeros_like(A, dtype=float)
     if keep.any():
         idx = np.flatnonzero(keep)
         sub = A[np.ix_(idx, idx)]
         s = 1.0 / np.sqrt(np.diag(sub))
-        c, info = lapack.dpotrf(sub * s[:, None] * s[None, :], lower=1, clean=1)
+        c, info = _dpotrf(sub * s[:, None] * s[None, :], lower=1, clean=1)
         if info != 0:  # numerically borderline: fall back to a symmetric eigen-inverse
             inv = np.linalg.pinv(sub, hermitian=True)
         else:
-            inv, _ = lapack.dpotri(c, lower=1)
+            inv, _ = _dpotri(c, lower=1)
             inv = np.tril(inv) + np.tril(inv, -1).T
             inv = inv * s[:, None] * s[None, :]
         out[np.ix_(idx, idx)] = inv
@@ -333,6 +341,10 @@ def _h_matrix(h: int, left_orth: bool, right_orth: bool, system: bool, T: int) -
         H = np.block([[Ml.T @ Mr, np.zeros((T, T))], [np.zeros((T, T)), np.eye(T)]])
     H[np.abs(H) < 1e-12] = 0.0
     return H
+
+
+def _chi2_p(stat: float, df: int | None) -> float:
+    return float(special.chdtrc(df, stat)) if df and df > 0 else float("nan")
 
 
 def _difference(x: np.ndarray) -> np.ndarray:
@@ -553,6 +565,8 @@ class _Design:
     Y0: np.ndarray      # (N, T)
     complete: np.ndarray
     cluster: np.ndarray | None  # (N*R,) codes, -1 outside sample
+    support: list[np.ndarray]   # per in-group row: instrument columns that can be nonzero
+    index: pd.Index
     has_const: bool
     dropped: list[str]
     times: np.ndarray
@@ -635,12 +649,13 @@ class DynamicPanelGMM:
             bad = int(np.flatnonzero(tv != np.round(tv))[0])
             raise GMMDataError(f"time column {self.time!r}: row {bad} has non-integer value {tv[bad]!r}")
         tv = tv.astype(np.int64)
-        dup = pd.DataFrame({"e": df[self.entity].to_numpy(), "t": tv}).duplicated(keep=False).to_numpy()
-        if dup.any():
-            i = int(np.flatnonzero(dup)[0])
-            raise GMMDataError(f"duplicate ({self.entity}, {self.time}) = ({df[self.entity].iloc[i]!r}, {tv[i]}): "
-                               f"{int(dup.sum())} rows share an (entity, time) pair; expected one row per pair")
         codes, uniques = pd.factorize(df[self.entity], sort=True)
+        key = codes.astype(np.int64) * (int(tv.max() - tv.min()) + 1) + (tv - tv.min())
+        _, first, counts = np.unique(key, return_index=True, return_counts=True)
+        if (counts > 1).any():
+            i = int(first[np.flatnonzero(counts > 1)[0]])
+            raise GMMDataError(f"duplicate ({self.entity}, {self.time}) = ({df[self.entity].iloc[i]!r}, {tv[i]}): "
+                               f"{int((counts[counts > 1]).sum())} rows share an (entity, time) pair; expected one row per pair")
         if (tv - tv.min()) .size and np.any((tv - tv.min()) % self.delta):
             raise GMMDataError(f"time column {self.time!r}: values are not multiples of delta={self.delta}")
         return codes, uniques, tv
@@ -840,37 +855,34 @@ class DynamicPanelGMM:
                         ncol += 1
                 else:
                     s_lo = max(1 if diffed else 0, t_first - lag)
-                    for s in range(s_lo, T - lag):
-                        for v in range(nv):
-                            entries_r.append(np.array([s + lag + row_off]))
-                            entries_c.append(np.array([ncol]))
-                            entries_s.append(np.array([s]))
-                            entries_v.append(np.array([v]))
-                            cnames.append(f"{'Levels' if level_only else 'Diff'} eq: {_lag_name(bnames[v], lag)}@{times[s]}")
-                            ncol += 1
+                    ss = np.repeat(np.arange(s_lo, T - lag), nv)
+                    vv = np.tile(np.arange(nv), max(T - lag - s_lo, 0))
+                    entries_r.append(ss + lag + row_off)
+                    entries_c.append(ncol + np.arange(ss.size))
+                    entries_s.append(ss)
+                    entries_v.append(vv)
+                    eq = "Levels" if level_only else "Diff"
+                    cnames += [f"{eq} eq: {_lag_name(bnames[v], lag)}@{times[s]}" for s, v in zip(ss, vv)]
+                    ncol += ss.size
             n_main = ncol
             if system and g.equation == "both":
                 dsrc = np.nan_to_num(_difference(base))
                 extra_lag = max(a - 1, 0)
-                # search deeper lags when a column is zero in the sample (xtabond2)
+                # column c: cells (row t, base period s, variable v), t = s + extra_lag
                 if g.collapse:
-                    specs = [[(t, t - extra_lag) for t in range(extra_lag, T)] for _ in range(nv)]
+                    cols = [(np.arange(extra_lag, T), np.arange(0, T - extra_lag), v) for v in range(nv)]
                 else:
-                    specs = [[(s + extra_lag, s)] for s in range(0, T - extra_lag) for _ in range(nv)]
-                vlist = list(range(nv)) if g.collapse else [v for _ in range(0, T - extra_lag) for v in range(nv)]
-                for col_spec, v in zip(specs, vlist):
+                    cols = [(np.array([sp + extra_lag]), np.array([sp]), v)
+                            for sp in range(0, T - extra_lag) for v in range(nv)]
+                for tr, sr, v in cols:
+                    # a column that is zero in the sample moves one period later, up to
+                    # lag b-1 (xtabond2 searches deeper lags the same way)
                     lag_here = extra_lag
-                    cells = col_spec
-                    while True:
-                        tr = np.array([c[0] for c in cells], dtype=int)
-                        sr = np.array([c[1] for c in cells], dtype=int)
-                        ok = (tr < T) & (sr >= 0)
-                        tr, sr = tr[ok], sr[ok]
-                        nz = (dsrc[:, sr, v] != 0) & touse[:, T + tr]
-                        if nz.any() or b is None or lag_here >= b - 1 or not tr.size:
-                            break
+                    while lag_here < b - 1 and tr.size and not (
+                            (dsrc[:, sr, v] != 0) & touse[:, T + tr]).any():
                         lag_here += 1
-                        cells = [(t + 1, s) for t, s in cells]
+                        ok = tr + 1 < T
+                        tr, sr = tr[ok] + 1, sr[ok]
                     entries_r.append(tr + T)
                     entries_c.append(np.full(tr.size, ncol))
                     entries_s.append(sr)
@@ -949,7 +961,9 @@ class DynamicPanelGMM:
         if self.cluster:
             c2 = np.concatenate([cl, cl], axis=1) if system else cl
             clus = np.where(touse, np.nan_to_num(c2, nan=-1), -1).reshape(-1).astype(np.int64)
+        support = [np.flatnonzero(np.abs(Z.reshape(N, R, -1)[:, r, :]).max(axis=0) > 0) for r in range(R)]
         return _Design(N=N, T=T, R=R, X=X, Y=Y3.reshape(-1), Z=Z, touse=touse, names=names,
+                       support=support, index=pd.Index(names, dtype=object),
                        inst_names=inst_names, groups=groups, group_labels=labels, X0=X0, Y0=Y0,
                        complete=complete, cluster=clus, has_const=self.constant, dropped=dropped,
                        times=times)
@@ -1072,8 +1086,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
 
     # first step
     F = _h_factor(h, fod, system, T)
-    W = np.einsum("ar,nrj->naj", F, Z.reshape(N, R, j), optimize=True).reshape(-1, j)
-    S1 = W.T @ W
+    S1 = _first_step_moments(F, Z.reshape(N, R, j), d.support)
     ZX = Z.T @ X
     ZY = Z.T @ Y
     A1, drop1 = _ginv(S1, tol, ginv)
@@ -1145,7 +1158,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
             D = V2 @ XZA2 @ Draw
             V2r = V2 + D @ V1r @ D.T + 2 * D @ V2
         hansen_stat = float(Ze2 @ A2Ze)
-        hansen = TestStat(hansen_stat, float(stats.chi2.sf(hansen_stat, sargan_df)) if sargan_df > 0 else np.nan, sargan_df)
+        hansen = TestStat(hansen_stat, _chi2_p(hansen_stat, sargan_df), sargan_df)
     if steps == 1:
         b, Vn, A, e = b1, V1, A1, e1
         Vr = V1r if robust else None
@@ -1185,9 +1198,9 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         Vi, _ = _ginv(V, tol, ginv)
         q = float(b @ Vi @ b)
         if small:
-            wald = TestStat(q / dfm, float(stats.f.sf(q / dfm, dfm, df_resid)), dfm, "F")
+            wald = TestStat(q / dfm, float(special.fdtrc(dfm, df_resid, q / dfm)), dfm, "F")
         else:
-            wald = TestStat(q, float(stats.chi2.sf(q, dfm)), dfm)
+            wald = TestStat(q, _chi2_p(q, dfm), dfm)
 
     # difference-in-Hansen/Sargan
     diffs: list[DiffHansen] = []
@@ -1209,20 +1222,20 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
                 continue
             bp = Vp @ (XZA @ ZY[p])
             ep = Y - X @ bp
-            Zep = Z[:, p].T @ ep
+            Zep = (Z.T @ ep)[p]
             excl = float(Zep @ App @ Zep)
             diff = base_stat - excl
             g_df = j0 - n_other - nzV2
             ex_df = sargan_df - g_df
             diffs.append(DiffHansen(
                 label,
-                TestStat(excl, float(stats.chi2.sf(excl, ex_df)) if ex_df > 0 else np.nan, ex_df),
-                TestStat(diff, float(stats.chi2.sf(diff, g_df)) if g_df > 0 else np.nan, g_df)))
+                TestStat(excl, _chi2_p(excl, ex_df), ex_df),
+                TestStat(diff, _chi2_p(diff, g_df), g_df)))
 
     # Arellano-Bond AR(m) tests
     ar = _ar_tests(model, d, ar_order, b, e, Vuse, m2VZXA, sig2, h, robust, onestep_nonrobust, gsum=None)
 
-    names = d.names
+    names = d.index
     params = pd.Series(b, index=names, name="param")
     cov = pd.DataFrame(V, index=names, columns=names)
     gmin = int(per_group[per_group > 0].min()) if n_groups else 0
@@ -1230,7 +1243,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     return GMMResults(
         params=params, cov=cov, nobs=nobs, nobs_stacked=nobs_stacked, n_groups=n_groups,
         n_instruments=j0, instrument_names=d.inst_names, ar_tests=ar,
-        sargan=TestStat(sargan_stat, float(stats.chi2.sf(sargan_stat, sargan_df)) if sargan_df > 0 else np.nan, sargan_df),
+        sargan=TestStat(sargan_stat, _chi2_p(sargan_stat, sargan_df), sargan_df),
         hansen=hansen, diff_hansen=diffs, wald=wald, small=small, df_resid=df_resid,
         steps=steps, robust=robust, h=h, estimator=model.estimator, dependent=model.dependent,
         entity=model.entity, time=model.time, transform="orthogonal deviations" if fod else "first differences",
@@ -1238,6 +1251,24 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         instrument_groups=d.group_labels, time_dummies=model.time_dummies, n_clusters=n_clusters,
         resid=e, onestep_params=pd.Series(b1, index=names),
     )
+
+
+def _first_step_moments(F: np.ndarray, Z3: np.ndarray, support: list[np.ndarray]) -> np.ndarray:
+    """sum_i Z_i' F'F Z_i using the sparsity of F and the per-row instrument supports."""
+    j = Z3.shape[2]
+    S = np.zeros((j, j))
+    for a in range(F.shape[0]):
+        rows = np.flatnonzero(F[a])
+        if not rows.size:
+            continue
+        cols = np.unique(np.concatenate([support[r] for r in rows]))
+        if not cols.size:
+            continue
+        Wa = F[a, rows[0]] * Z3[:, rows[0], :][:, cols]
+        for r in rows[1:]:
+            Wa += F[a, r] * Z3[:, r, :][:, cols]
+        S[np.ix_(cols, cols)] += Wa.T @ Wa
+    return S
 
 
 def _inv_k(M: np.ndarray, tol: float, method: str) -> np.ndarray:
@@ -1286,7 +1317,7 @@ def _ar_tests(model, d: _Design, order, b, e, V, m2VZXA, sig2, h, robust, oneste
         tmp = pX.T @ wl.reshape(-1)
         var = wHw + float(tmp @ (m2VZXA @ ZHw + V @ tmp))
         z = float(sww.sum() / np.sqrt(var)) if var > 0 else np.nan
-        out[m] = TestStat(z, float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan, None, "z")
+        out[m] = TestStat(z, float(2 * special.ndtr(-abs(z))) if np.isfinite(z) else np.nan, None, "z")
     return out
 
 
