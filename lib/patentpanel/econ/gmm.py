@@ -654,7 +654,9 @@ class DynamicPanelGMM:
         _, first, counts = np.unique(key, return_index=True, return_counts=True)
         if (counts > 1).any():
             i = int(first[np.flatnonzero(counts > 1)[0]])
-            raise GMMDataError(f"duplicate ({self.entity}, {self.time}) = ({df[self.entity].iloc[i]!r}, {tv[i]}): "
+            ent = df[self.entity].iloc[i]
+            ent = ent.item() if hasattr(ent, "item") else ent
+            raise GMMDataError(f"duplicate ({self.entity}, {self.time}) = ({ent!r}, {tv[i]}): "
                                f"{int((counts[counts > 1]).sum())} rows share an (entity, time) pair; expected one row per pair")
         if (tv - tv.min()) .size and np.any((tv - tv.min()) % self.delta):
             raise GMMDataError(f"time column {self.time!r}: values are not multiples of delta={self.delta}")
@@ -919,7 +921,10 @@ class DynamicPanelGMM:
         level_extra = np.array([False] * j_iv + gmm_is_level_extra)
         level_only_gmm = np.array([False] * j_iv + [gspecs[o][0].equation == "level" for o in gmm_owner], bool)
         # drop instrument columns that are zero in the sample (invsym would drop them too)
-        nz = np.abs(Z3).reshape(-1, Z3.shape[2]).max(axis=0) > 0
+        nz = (np.abs(Z3) > 0).any(axis=(0, 1))
+        if not nz.any():
+            raise GMMDataError("no instruments left: every instrument column is zero in the estimation sample "
+                               "(check the lag limits against the number of periods)")
         Z = Z3.reshape(N * R, -1)[:, nz]
         inst_names = [n for n, k in zip(inst_names, nz) if k]
         owner_iv, owner_gmm = owner_iv[nz], owner_gmm[nz]
@@ -1349,10 +1354,10 @@ class GMMSpec:
     panel: str | None = None
     cluster: str | None = None
     interactions: list[dict[str, Any]] = field(default_factory=list)
-    fit: dict[str, Any] = field(default_factory=dict)
+    fit_options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
-    _FIT_KEYS = ("steps", "robust", "small", "h", "ar_order", "diff_hansen", "ginv", "rank_tol")
+    _FIT_KEYS = ("steps", "robust", "small", "h", "ar_order", "diff_hansen", "ginv", "rank_tol", "convention")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], name: str | None = None) -> "GMMSpec":
@@ -1395,7 +1400,7 @@ class GMMSpec:
                    constant=bool(d.get("constant", True)), time_dummies=bool(d.get("time_dummies", False)),
                    entity=d.get("entity"), time=d.get("time"), panel=d.get("panel"),
                    cluster=d.get("cluster"), interactions=[dict(i) for i in as_list(d.get("interactions"))],
-                   fit=fit, description=str(d.get("description", "")))
+                   fit_options=fit, description=str(d.get("description", "")))
 
     @classmethod
     def from_yaml(cls, path: str | Path, model: str | None = None) -> "GMMSpec | dict[str, GMMSpec]":
@@ -1442,4 +1447,4 @@ class GMMSpec:
         return cls(self.prepare(data), self.dependent, **kw)
 
     def fit(self, data: pd.DataFrame, **fit_overrides: Any) -> GMMResults:
-        return self.model(data).fit(**{**self.fit, **fit_overrides})
+        return self.model(data).fit(**{**self.fit_options, **fit_overrides})
