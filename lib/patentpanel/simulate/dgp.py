@@ -365,6 +365,23 @@ def _profile(years: np.ndarray, growth: float) -> np.ndarray:
     return g / g.mean()
 
 
+def type_probs_by_tier(spec: DGPSpec) -> np.ndarray:
+    """P(type | tier) for AI applications: the AI type mix restricted to the types that some
+    topic of the tier allows (conf/simulate/vocab/topics.yaml; CT topics are inventions)."""
+    import yaml
+    with open(spec.path(spec.p["content"]["topics"]), encoding="utf-8") as fh:
+        topics = yaml.safe_load(fh)["topics"]
+    mix = np.array([spec.p["types"]["ai"][t] for t in TYPES], float)
+    out = np.zeros((3, 3))
+    for i, tier in enumerate(TIERS):
+        allowed = {ty for t in topics.values() if t.get("tier") == tier for ty in t["patent_types"]}
+        if not allowed:
+            raise ValueError(f"{spec.p['content']['topics']}: no topic of tier {tier}")
+        out[i] = mix * np.array([ty in allowed for ty in TYPES])
+        out[i] /= out[i].sum()
+    return out
+
+
 def corruption_rate(p: dict) -> float:
     return float(sum(p["messiness"]["corruption"].values()))
 
@@ -429,14 +446,15 @@ def build_world(spec: DGPSpec) -> World:
     draw_other = _gravity_sampler(spec, reg, vol)
     ai_types = np.array([p["types"]["ai"][t] for t in TYPES], float)
     ai_types /= ai_types.sum()
+    tp = type_probs_by_tier(spec)
     parts = []
     for ti, t in enumerate(years):
         rng = stream(spec.seed, "coop", int(t))
         n_t = int(round(coop_share * vol.sum() * g_ai[ti]))
         first = rng.choice(R, size=n_t, p=vol / vol.sum())
         regions, k = _coop_regions(spec, rng, first, draw_other)
-        ptype = rng.choice(3, size=n_t, p=ai_types)
         tier = _choice_rows(rng, tier_share[first, ti])
+        ptype = _choice_rows(rng, tp[tier])
         bad = rng.random(n_t) < rate_bad
         parts.append((np.full(n_t, t), regions, k, ptype, tier, bad))
     coop = {
@@ -562,10 +580,9 @@ def build_world(spec: DGPSpec) -> World:
     # clusters: inventions from TI (tiers by share), utility/design in proportion
     inv_by_tier = _multinomial_rows(rng, singles_inv.ravel(), tier_share.reshape(-1, 3)).reshape(R, T, 3)
     elig_single[:, :, :, 0] += np.where(is_cluster[:, None, None], inv_by_tier, 0)
-    nd = ai_types[1] + ai_types[2]
-    n_ud = rng.poisson(np.where(is_cluster[:, None], singles_inv * nd / ai_types[0], 0.0))
-    ud_tier = _multinomial_rows(rng, n_ud.ravel(), tier_share.reshape(-1, 3)).reshape(R, T, 3)
-    is_util = rng.binomial(ud_tier, ai_types[1] / nd)
+    nd = tp[:, 1] + tp[:, 2]
+    ud_tier = rng.poisson(np.where(is_cluster[:, None, None], inv_by_tier * (nd / tp[:, 0])[None, None, :], 0.0))
+    is_util = rng.binomial(ud_tier, np.where(nd > 0, tp[:, 1] / np.where(nd > 0, nd, 1), 0)[None, None, :])
     elig_single[:, :, :, 1] += is_util
     elig_single[:, :, :, 2] += ud_tier - is_util
     # study-2 non-clusters: T_k - coop-first - ineligible, by type
@@ -576,14 +593,14 @@ def build_world(spec: DGPSpec) -> World:
     rest = ~is_cluster & ~s2_nc
     n_rest = np.where(rest[:, None], np.round(np.clip(plan_ai - coop_first.sum(axis=2), 0, None)), 0).astype(np.int64)
     need += _multinomial_rows(rng, n_rest.ravel(), tier_share.reshape(-1, 3)).reshape(R, T, 3)
-    by_type = _multinomial_rows(rng, need.ravel(), np.tile(ai_types, (need.size, 1))).reshape(R, T, 3, 3)
+    by_type = _multinomial_rows(rng, need.ravel(), np.tile(tp, (R * T, 1))).reshape(R, T, 3, 3)
     elig_single += by_type
     for ti_ in range(3):
         for ty in range(3):
             add("org", RR, TT, True, ti_, ty, elig_single[:, :, ti_, ty])
     inel_by_type = np.zeros((R, T, 3), dtype=np.int64)
     for kind, per_tier in inel_counts.items():
-        bt = _multinomial_rows(rng, per_tier.ravel(), np.tile(ai_types, (per_tier.size, 1))).reshape(R, T, 3, 3)
+        bt = _multinomial_rows(rng, per_tier.ravel(), np.tile(tp, (R * T, 1))).reshape(R, T, 3, 3)
         inel_by_type += bt.sum(axis=2)
         for ti_ in range(3):
             for ty in range(3):
@@ -655,7 +672,7 @@ def build_world(spec: DGPSpec) -> World:
         n_ai = rng.binomial(n_t, p["volume"]["ai_fraction"])
         ai_tier = np.stack([rng.multinomial(x, tier_base / tier_base.sum()) for x in n_ai])
         for ti_ in range(3):
-            bt = np.stack([rng.multinomial(x, ai_types) for x in ai_tier[:, ti_]])
+            bt = np.stack([rng.multinomial(x, tp[ti_]) for x in ai_tier[:, ti_]])
             for ty in range(3):
                 add(kind, -1, np.arange(T), True, ti_, ty, bt[:, ty])
         bt = np.stack([rng.multinomial(x, non_types) for x in n_t - n_ai])
