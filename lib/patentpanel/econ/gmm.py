@@ -921,7 +921,8 @@ class DynamicPanelGMM:
         level_extra = np.array([False] * j_iv + gmm_is_level_extra)
         level_only_gmm = np.array([False] * j_iv + [gspecs[o][0].equation == "level" for o in gmm_owner], bool)
         # drop instrument columns that are zero in the sample (invsym would drop them too)
-        nz = (np.abs(Z3) > 0).any(axis=(0, 1))
+        row_nz = (Z3 != 0).any(axis=0)  # (R, j): can column c be nonzero in row r?
+        nz = row_nz.any(axis=0)
         if not nz.any():
             raise GMMDataError("no instruments left: every instrument column is zero in the estimation sample "
                                "(check the lag limits against the number of periods)")
@@ -966,7 +967,8 @@ class DynamicPanelGMM:
         if self.cluster:
             c2 = np.concatenate([cl, cl], axis=1) if system else cl
             clus = np.where(touse, np.nan_to_num(c2, nan=-1), -1).reshape(-1).astype(np.int64)
-        support = [np.flatnonzero(np.abs(Z.reshape(N, R, -1)[:, r, :]).max(axis=0) > 0) for r in range(R)]
+        row_nz = row_nz[:, nz]
+        support = [np.flatnonzero(row_nz[r]) for r in range(R)]
         return _Design(N=N, T=T, R=R, X=X, Y=Y3.reshape(-1), Z=Z, touse=touse, names=names,
                        support=support, index=pd.Index(names, dtype=object),
                        inst_names=inst_names, groups=groups, group_labels=labels, X0=X0, Y0=Y0,
