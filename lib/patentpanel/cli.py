@@ -64,7 +64,8 @@ class RunContext:
         if self._store is None:
             from .storage import TableStore
             self._store = TableStore(self.spark, self.cfg.get("lake.root"),
-                                     engine=self.engines.storage)
+                                     engine=self.engines.storage,
+                                     storage_options=self.cfg.get("lake.storage_options") or None)
         return self._store
 
     @property

@@ -149,10 +149,12 @@ def _nest(key: str, value: Any, open_keys: frozenset[str] = frozenset()) -> dict
 class Config(Mapping):
     """The effective configuration: a read-only nested mapping with dotted access."""
 
-    def __init__(self, data: dict, sources: list[str], directory: Path):
+    def __init__(self, data: dict, sources: list[str], directory: Path,
+                 open_keys: frozenset[str] = frozenset()):
         self._data = data
         self.sources = sources
         self.directory = directory
+        self.open_keys = open_keys
 
     # Mapping protocol over the top-level sections
     def __getitem__(self, key: str) -> Any:
@@ -193,13 +195,13 @@ class Config(Mapping):
     def with_overrides(self, sets: Iterable[str]) -> "Config":
         data = copy.deepcopy(self._data)
         sources = list(self.sources)
+        ok = self.open_keys
         for item in sets:
             k, v = parse_set(item)
-            ok = _open_keys(data)
             _merge(data, _nest(k, v, ok), f"--set {item}", open_keys=ok)
             sources.append(f"--set {item}")
         _validate(data, _load_schema(self.directory))
-        return Config(data, sources, self.directory)
+        return Config(data, sources, self.directory, ok)
 
     def to_dict(self) -> dict:
         return copy.deepcopy(self._data)
@@ -239,12 +241,13 @@ def _read_base(directory: Path) -> dict:
 
 
 def _open_keys(data: dict) -> frozenset[str]:
-    """Sections whose keys are free-form (declared in the base file as ``_open: true``)."""
+    """Sections whose keys are free-form, declared in the base file with ``_open: true``.
+    The markers are removed from ``data``: readers of the configuration never see them."""
     found: set[str] = set()
 
     def walk(node: Any, prefix: str) -> None:
         if isinstance(node, dict):
-            if node.get("_open") is True:
+            if node.pop("_open", None) is True:
                 found.add(prefix.rstrip("."))
             for k, v in node.items():
                 walk(v, f"{prefix}{k}.")
@@ -304,4 +307,4 @@ def load_config(overlays: Iterable[str | os.PathLike] = (), sets: Iterable[str] 
         _merge(data, _nest(k, v, open_keys), f"--set {item}", open_keys=open_keys)
         sources.append(f"--set {item}")
     _validate(data, _load_schema(d))
-    return Config(data, sources, d)
+    return Config(data, sources, d, open_keys)

@@ -130,8 +130,7 @@ def build_session(cfg: Config, app_name: str | None = None, *, test: bool = Fals
         "spark.driver.maxResultSize": sc_cfg["max_result_size"],
     }
     for k, v in (sc_cfg.get("extra") or {}).items():
-        if k != "_open":
-            wanted[k] = str(v).lower() if isinstance(v, bool) else str(v)
+        wanted[k] = str(v).lower() if isinstance(v, bool) else str(v)
     if storage == "delta-spark":
         wanted["spark.sql.extensions"] = DELTA_EXTENSION
         wanted["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
