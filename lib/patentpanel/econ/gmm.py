@@ -9,6 +9,20 @@ Public surface::
     DifferenceGMM(...)        # same arguments, no levels equation
     GMMSpec.from_yaml(path)   # a model specification held as data (conf/models/*.yaml)
 
+Fast path for repeated fits of one specification (placebo / permutation tests)::
+
+    model = spec.model(panel)                       # or SystemGMM(...)
+    base = model.fit(**spec.fit_options)
+    for r in range(1000):
+        ip = rng.permutation(panel["ip"].to_numpy())
+        res = spec.refit(model, {"ip": ip})         # interactions of ip (ip_x_nc) rebuilt too
+        # without a spec: model.refit({"ip": ip, "ip_x_nc": ...}, steps=2, ...)
+
+``model.refit(columns, **fit_options)`` equals building the model on
+``data.assign(**columns)`` and fitting it (same numbers), but reuses the validated panel
+index and every unchanged column; ``model.with_columns(columns)`` returns that model.
+Passing ``diff_hansen=False, ar_order=0`` skips diagnostics a placebo does not need.
+
 Conventions that follow xtabond2 (and are tested against its published output):
 
 * The panel is laid on a (group x period) grid; ``L.x`` is the value at ``t-1`` of the same
@@ -630,6 +644,8 @@ class DynamicPanelGMM:
         self.time_dummies, self.dummy_prefix = bool(time_dummies), dummy_prefix
         self.cluster, self.delta = cluster, int(delta)
         self._designs: dict[str, _Design] = {}
+        self._panel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # _grid() result
+        self._columns: dict[str, np.ndarray] = {}  # float values of data columns (and replacements)
 
     @property
     def estimator(self) -> str:
@@ -637,6 +653,11 @@ class DynamicPanelGMM:
 
     # --- data ---------------------------------------------------------------------------
     def _grid(self):
+        if self._panel is None:
+            self._panel = self._make_grid()
+        return self._panel
+
+    def _make_grid(self):
         df = self.data
         if df[self.entity].isna().any():
             raise GMMDataError(f"entity column {self.entity!r} has missing values (row {int(np.flatnonzero(df[self.entity].isna().to_numpy())[0])})")
@@ -663,12 +684,50 @@ class DynamicPanelGMM:
         return codes, uniques, tv
 
     def _column(self, name: str) -> np.ndarray:
+        if name in self._columns:
+            return self._columns[name]
         if name not in self.data.columns:
             raise GMMDataError(f"column {name!r} not found in data (columns: {list(self.data.columns)})")
         s = self.data[name]
         if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
             raise GMMDataError(f"column {name!r} has dtype {s.dtype}, expected numeric")
-        return s.to_numpy(dtype=float)
+        out = self._columns[name] = s.to_numpy(dtype=float)
+        return out
+
+    # --- fast re-estimation ---------------------------------------------------------------
+    def with_columns(self, columns: Mapping[str, Any]) -> "DynamicPanelGMM":
+        """The same model on ``data`` with the named columns replaced.
+
+        ``columns`` maps a column of ``data`` (or a new one) to values aligned with the rows
+        of ``data`` (same length and order).  The copy shares the panel index and the other
+        columns with this model, so building it skips the data checks already done; its
+        estimates equal those of a model built on ``data.assign(**columns)``.
+        """
+        self._grid()  # validate and cache the panel index once, shared with the copy
+        fixed = {self.entity, self.time} | ({self.cluster} if self.cluster else set())
+        new: dict[str, np.ndarray] = {}
+        for name, values in columns.items():
+            if name in fixed:
+                raise GMMDataError(f"column {name!r} defines the panel (entity/time/cluster) and cannot be replaced")
+            arr = values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) else np.asarray(values)
+            if arr.ndim != 1 or arr.shape[0] != len(self.data):
+                raise GMMDataError(f"replacement for column {name!r} has shape {arr.shape}, expected ({len(self.data)},) "
+                                   "values aligned with the rows of data")
+            if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+                raise GMMDataError(f"replacement for column {name!r} has dtype {arr.dtype}, expected numeric")
+            new[str(name)] = arr.astype(float)
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._designs = {}
+        clone._columns = {**{k: v for k, v in self._columns.items() if k not in new}, **new}
+        if any(n not in self.data.columns for n in new):  # keep wildcard resolution and checks honest
+            clone.data = self.data.assign(**{n: v for n, v in new.items() if n not in self.data.columns})
+        return clone
+
+    def refit(self, columns: Mapping[str, Any], **fit_options: Any) -> GMMResults:
+        """``self.with_columns(columns).fit(**fit_options)``: the fast path for repeated fits
+        of one specification with a few columns changed (permutation/placebo tests)."""
+        return self.with_columns(columns).fit(**fit_options)
 
     def _build(self, convention: str) -> _Design:
         codes, uniques, tv = self._grid()
@@ -1450,3 +1509,26 @@ class GMMSpec:
 
     def fit(self, data: pd.DataFrame, **fit_overrides: Any) -> GMMResults:
         return self.model(data).fit(**{**self.fit_options, **fit_overrides})
+
+    def replacement(self, model: DynamicPanelGMM, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """``columns`` plus the interaction columns that depend on them, recomputed as
+        :meth:`prepare` would on the data with ``columns`` replaced (``model`` is one
+        built by :meth:`model`; its data supplies the other factors)."""
+        out = {str(k): (v.to_numpy() if isinstance(v, (pd.Series, pd.Index)) else np.asarray(v)).astype(float)
+               for k, v in columns.items()}
+        for it in self.interactions:
+            a, b = it["of"]
+            if a not in out and b not in out:
+                continue
+            xa = out[a] if a in out else model.data[a].to_numpy(dtype=float)
+            xb = out[b] if b in out else model.data[b].to_numpy(dtype=float)
+            if it.get("centre", False):
+                xa, xb = xa - np.nanmean(xa), xb - np.nanmean(xb)
+            out[it["name"]] = xa * xb
+        return out
+
+    def refit(self, model: DynamicPanelGMM, columns: Mapping[str, Any], **fit_overrides: Any) -> GMMResults:
+        """Re-estimate this specification with ``columns`` replaced, reusing ``model``
+        (from :meth:`model`): equals ``self.fit(data.assign(**columns))``, interactions
+        included, at a fraction of the cost."""
+        return model.refit(self.replacement(model, columns), **{**self.fit_options, **fit_overrides})
