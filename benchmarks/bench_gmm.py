@@ -5,9 +5,15 @@ process conditions (one BLAS thread).
 
 pydynpd 0.2.2 needs numpy<2.4, so it runs in its own virtual environment
 (benchmarks/.venv-pydynpd, created on first use with pip) as a subprocess.
+A second case times the placebo workload of study 1: Table 4 Model 3
+(conf/models/study1.yaml: L.ti and ip endogenous, GMM-style lags 2+; nc, ip_x_nc, ed, ic,
+ie IV-style; two-step, Windmeijer) on a seeded 29-cluster x 10-year panel, one full fit and
+``--placebo-reps`` re-fits with a permuted ip column, through the fast path
+(``GMMSpec.refit``) and as naive full fits (``GMMSpec.fit`` on the permuted data).
+
 Prints the figures and writes benchmarks/results/gmm.json.
 
-    .venv/bin/python benchmarks/bench_gmm.py [--reps 50] [--no-pydynpd]
+    .venv/bin/python benchmarks/bench_gmm.py [--reps 50] [--placebo-reps 1000] [--no-pydynpd]
 """
 from __future__ import annotations
 
@@ -85,9 +91,61 @@ def bench_ours(df: pd.DataFrame, reps: int) -> dict:
     return out
 
 
+def study1_panel(seed: int, n: int = 29, t: int = 10) -> pd.DataFrame:
+    """Seeded cluster-year panel shaped like study 1 (same generator as tests/econ/test_gmm.py)."""
+    rng = np.random.default_rng(seed)
+    eta = rng.normal(size=n)
+    ip = rng.poisson(2.0, size=(n, t)).astype(float)
+    ip[rng.random((n, t)) < 0.3] = 0.0
+    nc = rng.gamma(2.0, 0.5, size=(n, t))
+    ed, ic, ie = (rng.normal(size=(n, t)) for _ in range(3))
+    ti = np.empty((n, t))
+    ti[:, 0] = 2 * eta + rng.normal(size=n)
+    for s in range(1, t):
+        ti[:, s] = 0.5 * ti[:, s - 1] + 0.1 * ip[:, s] + 0.2 * nc[:, s] + 0.1 * ed[:, s] + eta + rng.normal(size=n)
+    return pd.DataFrame({"city_code": np.repeat(np.arange(110000, 110000 + n), t), "year": np.tile(np.arange(2011, 2011 + t), n),
+                         "ti": ti.ravel(), "ip": ip.ravel(), "nc": nc.ravel(), "ed": ed.ravel(), "ic": ic.ravel(), "ie": ie.ravel()})
+
+
+def bench_placebo(reps: int, seed: int = 20240601) -> dict:
+    import warnings
+    from patentpanel.econ.gmm import GMMSpec
+
+    spec = GMMSpec.from_yaml(ROOT / "conf" / "models" / "study1.yaml", "model3")
+    panel = study1_panel(seed)
+    ip0 = panel["ip"].to_numpy()
+    perms = [np.random.default_rng([seed, r]).permutation(ip0) for r in range(reps)]
+    out: dict = {"spec": "conf/models/study1.yaml model3", "panel": "29 groups x 10 years (seeded)", "reps": reps}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = []
+        for _ in range(20):
+            w, c = time.perf_counter(), time.process_time()
+            res = spec.fit(panel)
+            one.append((time.process_time() - c, time.perf_counter() - w))
+        out["n_instruments"], out["ip"] = res.n_instruments, float(res.params["ip"])
+        out["one_fit"] = {"median_cpu_s": float(np.median([c for c, _ in one])),
+                          "median_wall_s": float(np.median([w for _, w in one]))}
+        for label, run in (("fast_refit", None), ("naive_full_fit", None)):
+            w, c = time.perf_counter(), time.process_time()
+            if label == "fast_refit":
+                model = spec.model(panel)
+                coefs = [spec.refit(model, {"ip": p}).params["ip"] for p in perms]
+            else:
+                coefs = [spec.fit(panel.assign(ip=p)).params["ip"] for p in perms]
+            cpu, wall = time.process_time() - c, time.perf_counter() - w
+            out[label] = {"total_cpu_s": cpu, "total_wall_s": wall, "per_fit_cpu_s": cpu / reps,
+                          "per_fit_wall_s": wall / reps}
+            out[label + "_coefs"] = coefs
+    out["max_abs_diff_fast_vs_naive"] = float(np.max(np.abs(np.subtract(out.pop("fast_refit_coefs"),
+                                                                        out.pop("naive_full_fit_coefs")))))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=50)
+    ap.add_argument("--placebo-reps", type=int, default=1000)
     ap.add_argument("--no-pydynpd", action="store_true")
     args = ap.parse_args()
     df = pd.read_csv(DATA)
@@ -99,6 +157,16 @@ def main() -> None:
     for label in ("full", "no_diff_hansen"):
         r = ours[label]
         print(f"  {label:15s} median wall {r['median_wall_s'] * 1e3:8.2f} ms   cpu {r['median_cpu_s'] * 1e3:8.2f} ms")
+    if args.placebo_reps:
+        pl = bench_placebo(args.placebo_reps)
+        result["study1_placebo"] = pl
+        print(f"study-1 model 3 (29x10, {pl['n_instruments']} instruments): one fit cpu "
+              f"{pl['one_fit']['median_cpu_s'] * 1e3:.2f} ms, wall {pl['one_fit']['median_wall_s'] * 1e3:.2f} ms")
+        for label in ("fast_refit", "naive_full_fit"):
+            r = pl[label]
+            print(f"  {pl['reps']} x {label:15s} total cpu {r['total_cpu_s']:6.2f} s wall {r['total_wall_s']:6.2f} s"
+                  f"  per fit cpu {r['per_fit_cpu_s'] * 1e3:6.2f} ms wall {r['per_fit_wall_s'] * 1e3:6.2f} ms")
+        print(f"  max |ip coef fast - naive| = {pl['max_abs_diff_fast_vs_naive']:.2e}")
     if not args.no_pydynpd:
         py = ensure_venv()
         proc = subprocess.run([str(py), "-c", PYDYNPD_SCRIPT, str(DATA), str(args.reps)],
