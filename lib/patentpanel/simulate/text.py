@@ -45,6 +45,9 @@ def pick_weighted(rng: random.Random, items: Sequence, cum: Sequence[float]):
     return items[-1]
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _default_vocab_dir() -> Path:
     from ..config import conf_dir
     return conf_dir() / "simulate" / "vocab"
@@ -53,7 +56,7 @@ def _default_vocab_dir() -> Path:
 def _read(path: Path) -> dict:
     try:
         with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh) or {}
+            return yaml.load(fh, Loader=_LOADER) or {}
     except FileNotFoundError:
         raise VocabularyError(f"vocabulary file not found: {path}") from None
 
