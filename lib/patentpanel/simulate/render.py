@@ -639,5 +639,8 @@ def render(plan: pd.DataFrame, entities: pd.DataFrame, out_dir: str | Path, cfg=
         _W.clear()
     log.info("rendered %d applications into %s: %s; %d bad records", len(plan), raw_dir,
              counts, len(bad))
-    return pd.DataFrame(bad, columns=["source_file", "record_index", "app_id", "reason"]) \
+    out = pd.DataFrame(bad, columns=["source_file", "record_index", "app_id", "reason"]) \
         .astype({"record_index": "int64", "app_id": "int64"})
+    # one order whatever the chunking: by application, then position
+    return out.sort_values(["app_id", "source_file", "record_index"], kind="stable") \
+        .reset_index(drop=True)
