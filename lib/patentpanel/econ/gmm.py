@@ -243,35 +243,33 @@ def _sweep_keep(A: np.ndarray, tol: float) -> np.ndarray:
     A column is dropped when its pivot -- its variance left after projecting on the
     earlier kept columns, relative to its own variance -- is <= ``tol`` (Mata's invsym
     drops the later of collinear columns the same way)."""
-    n = A.shape[0]
     d = np.diag(A)
     keep = d > 0
-    idx = np.flatnonzero(keep)
-    if idx.size == 0:
+    pos = np.flatnonzero(keep)  # original index of each column of B
+    if pos.size == 0:
         return keep
-    s = 1.0 / np.sqrt(d[idx])
-    B = A[np.ix_(idx, idx)] * s[:, None] * s[None, :]
-    alive = np.ones(idx.size, bool)
-    offset = 0  # position of B's first column in idx
+    s = 1.0 / np.sqrt(d[pos])
+    B = A[np.ix_(pos, pos)] * s[:, None] * s[None, :]
     while B.shape[0]:
+        # B holds the variances left after the kept columns before it (relative to the
+        # original ones); a column already at or below tol can only lose more to the
+        # columns kept between, so every such column goes at once
+        small = np.diag(B) <= tol
+        if small.any():
+            keep[pos[small]] = False
+            pos, B = pos[~small], B[np.ix_(~small, ~small)]
+            continue
         c, info = _dpotrf(B, lower=1, clean=0, overwrite_a=0)
         m = B.shape[0] if info == 0 else info - 1  # pivots [0, m) are positive
-        piv = np.diag(c)[:m] ** 2
-        bad = np.flatnonzero(piv <= tol)
+        bad = np.flatnonzero(np.diag(c)[:m] ** 2 <= tol)
         p = int(bad[0]) if bad.size else m
         if p == B.shape[0]:
             break
-        alive[offset + p] = False
+        keep[pos[p]] = False
         # Schur complement of the trailing block on the p kept leading columns
-        if p:
-            L11 = np.tril(c[:p, :p])
-            L21 = sla.solve_triangular(L11, B[:p, p + 1:], lower=True).T
-            B = B[p + 1:, p + 1:] - L21 @ L21.T
-        else:
-            B = B[1:, 1:]
-        offset += p + 1
-    keep[idx[~alive]] = False
-    del n
+        L21 = sla.solve_triangular(c[:p, :p], B[:p, p + 1:], lower=True, check_finite=False).T
+        B = B[p + 1:, p + 1:] - L21 @ L21.T
+        pos = pos[p + 1:]
     return keep
 
 
@@ -295,8 +293,7 @@ def _ginv(A: np.ndarray, tol: float, method: str = "invsym") -> tuple[np.ndarray
         c, info = _dpotrf(A * s[:, None] * s[None, :], lower=1, clean=1)
         if info == 0 and (np.diag(c) ** 2 > tol).all():
             inv, _ = _dpotri(c, lower=1)
-            inv = np.tril(inv) + np.tril(inv, -1).T
-            return inv * s[:, None] * s[None, :], 0
+            return _sym_lower(inv) * s[:, None] * s[None, :], 0
     keep = _sweep_keep(A, tol)
     out = np.zeros_like(A, dtype=float)
     if keep.any():
@@ -308,10 +305,16 @@ def _ginv(A: np.ndarray, tol: float, method: str = "invsym") -> tuple[np.ndarray
             inv = np.linalg.pinv(sub, hermitian=True)
         else:
             inv, _ = _dpotri(c, lower=1)
-            inv = np.tril(inv) + np.tril(inv, -1).T
-            inv = inv * s[:, None] * s[None, :]
+            inv = _sym_lower(inv) * s[:, None] * s[None, :]
         out[np.ix_(idx, idx)] = inv
     return out, int(n - keep.sum())
+
+
+def _sym_lower(L: np.ndarray) -> np.ndarray:
+    """Symmetric matrix from dpotri's lower triangle (the upper one is zero: clean=1)."""
+    out = L + L.T
+    out[np.diag_indices_from(out)] *= 0.5
+    return out
 
 
 def _xform_matrix(orthogonal: bool, T: int) -> np.ndarray:
@@ -569,7 +572,9 @@ class _Design:
     R: int
     X: np.ndarray       # (N*R, k) zeroed outside the sample
     Y: np.ndarray       # (N*R,)
-    Z: np.ndarray       # (N*R, j)
+    Z: "_Instruments"   # Z on the group x row grid, by nonzero cells
+    ZX: np.ndarray      # (j, k)
+    ZY: np.ndarray      # (j,)
     touse: np.ndarray   # (N, R) bool
     names: list[str]
     inst_names: list[str]
@@ -579,7 +584,6 @@ class _Design:
     Y0: np.ndarray      # (N, T)
     complete: np.ndarray
     cluster: np.ndarray | None  # (N*R,) codes, -1 outside sample
-    support: list[np.ndarray]   # per in-group row: instrument columns that can be nonzero
     index: pd.Index
     has_const: bool
     dropped: list[str]
@@ -879,7 +883,9 @@ class DynamicPanelGMM:
                 f"for the lags asked (max regressor lag {max([l for _, l in reg_pairs] + [0])}, periods {T})")
 
         # --- GMM-style instruments --------------------------------------------------------
-        gmm_blocks, gmm_names, gmm_owner, gmm_is_level_extra = [], [], [], []
+        gmm_cells, gmm_names, gmm_owner, gmm_is_level_extra = [], [], [], []
+        j_iv = ZIV3.shape[2]
+        n_cols = j_iv
         gspecs = []
         for g in self.gmm:
             pairs = expand_terms(g.variables, columns)
@@ -951,47 +957,48 @@ class DynamicPanelGMM:
                     tag = "" if g.collapse else f"@{times[sr[0]] if sr.size else '?'}"
                     cnames.append(f"Levels eq: {_lag_name('D.' + bnames[v], lag_here)}{tag}")
                     ncol += 1
-            Zg = np.zeros((N, R, ncol))
             if ncol:
                 r = np.concatenate(entries_r)
                 c = np.concatenate(entries_c)
                 s = np.concatenate(entries_s)
                 v = np.concatenate(entries_v)
+                vals = src[:, s, v]
                 is_extra = c >= n_main
-                if (~is_extra).any():
-                    Zg[:, r[~is_extra], c[~is_extra]] = src[:, s[~is_extra], v[~is_extra]]
                 if is_extra.any():
-                    Zg[:, r[is_extra], c[is_extra]] = dsrc[:, s[is_extra], v[is_extra]]
-            gmm_blocks.append(Zg)
+                    vals[:, is_extra] = dsrc[:, s[is_extra], v[is_extra]]
+                gmm_cells.append((r, c + n_cols, vals))
+            n_cols += ncol
             gmm_names += cnames
             gmm_owner += [gid] * ncol
             gmm_is_level_extra += [False] * n_main + [True] * (ncol - n_main)
 
         # --- assemble and zero out unused rows --------------------------------------------
+        # Z is held by its (row, column) cells: IV columns in every row, GMM columns in the
+        # rows their lags reach; cells outside the sample or zero for every group go
         ZIV3 = np.nan_to_num(ZIV3)
-        Z3 = np.concatenate([ZIV3] + gmm_blocks, axis=2)
-        Z3[~touse] = 0.0
+        cell_r = [np.repeat(np.arange(R), j_iv)] + [g[0] for g in gmm_cells]
+        cell_c = [np.tile(np.arange(j_iv), R)] + [g[1] for g in gmm_cells]
+        cell_v = [ZIV3.reshape(N, R * j_iv)] + [g[2] for g in gmm_cells]
+        cell_r, cell_c = np.concatenate(cell_r), np.concatenate(cell_c)
+        cell_v = np.concatenate(cell_v, axis=1) * touse[:, cell_r]
         X3 = np.where(touse[:, :, None], np.nan_to_num(X3), 0.0)
         Y3 = np.where(touse, np.nan_to_num(Y3), 0.0)
-        j_iv = ZIV3.shape[2]
         inst_names = iv_names + gmm_names
         owner_iv = np.array(iv_owner + [-2] * len(gmm_names))
         owner_gmm = np.array([-2] * j_iv + gmm_owner)
         level_extra = np.array([False] * j_iv + gmm_is_level_extra)
         level_only_gmm = np.array([False] * j_iv + [gspecs[o][0].equation == "level" for o in gmm_owner], bool)
         # drop instrument columns that are zero in the sample (invsym would drop them too)
-        row_nz = (Z3 != 0).any(axis=0)  # (R, j): can column c be nonzero in row r?
-        nz = row_nz.any(axis=0)
+        live = (cell_v != 0).any(axis=0)
+        nz = np.zeros(len(inst_names), bool)
+        nz[cell_c[live]] = True
         if not nz.any():
             raise GMMDataError("no instruments left: every instrument column is zero in the estimation sample "
                                "(check the lag limits against the number of periods)")
-        Z = Z3.reshape(N * R, -1)[:, nz]
+        Zc = _Instruments(cell_r[live], (np.cumsum(nz) - 1)[cell_c[live]], cell_v[:, live], N, R, int(nz.sum()))
         inst_names = [n for n, k in zip(inst_names, nz) if k]
         owner_iv, owner_gmm = owner_iv[nz], owner_gmm[nz]
         level_extra, level_only_gmm = level_extra[nz], level_only_gmm[nz]
-        if Z.shape[1] == 0:
-            raise GMMDataError("no instruments left: every instrument column is zero in the estimation sample "
-                               "(check the lag limits against the number of periods)")
 
         # --- diff-Hansen groups: (label, mask of the *complement*) ------------------------
         groups, labels = [], []
@@ -1026,10 +1033,8 @@ class DynamicPanelGMM:
         if self.cluster:
             c2 = np.concatenate([cl, cl], axis=1) if system else cl
             clus = np.where(touse, np.nan_to_num(c2, nan=-1), -1).reshape(-1).astype(np.int64)
-        row_nz = row_nz[:, nz]
-        support = [np.flatnonzero(row_nz[r]) for r in range(R)]
-        return _Design(N=N, T=T, R=R, X=X, Y=Y3.reshape(-1), Z=Z, touse=touse, names=names,
-                       support=support, index=pd.Index(names, dtype=object),
+        return _Design(N=N, T=T, R=R, X=X, Y=Y3.reshape(-1), Z=Zc, touse=touse, names=names,
+                       ZX=Zc.cross_matrix(X.reshape(N, R, -1)), ZY=Zc.cross(Y3), index=pd.Index(names, dtype=object),
                        inst_names=inst_names, groups=groups, group_labels=labels, X0=X0, Y0=Y0,
                        complete=complete, cluster=clus, has_const=self.constant, dropped=dropped,
                        times=times)
@@ -1120,7 +1125,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
               want_diff, ginv, tol, convention) -> GMMResults:
     N, T, R = d.N, d.T, d.R
     X, Y, Z = d.X, d.Y, d.Z
-    k, j = X.shape[1], Z.shape[1]
+    k, j = X.shape[1], Z.j
     system, fod = model.system, model.transform == "fod"
     warn_list: list[str] = []
     if k == 0:
@@ -1130,6 +1135,9 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     if d.cluster is None:
         def gsum(M):
             return M.reshape(N, R, -1).sum(axis=1)
+
+        def usum(e):  # per-group Z_i'e_i
+            return Z.group_sums(e.reshape(N, R))
         n_clusters = None
     else:
         codes = d.cluster
@@ -1142,6 +1150,13 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
             np.add.at(out, inv, M[valid])
             return out
 
+        cl3 = np.full(N * R, n_clusters)
+        cl3[valid] = inv
+        cl3 = cl3.reshape(N, R)
+
+        def usum(e):  # per-cluster sums of Z_ir'e_ir
+            return Z.cluster_sums(e.reshape(N, R), cl3, n_clusters)
+
     # sample counts
     main = d.touse[:, T:] if system else d.touse
     per_group = main.sum(axis=1)
@@ -1152,9 +1167,8 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
 
     # first step
     F = _h_factor(h, fod, system, T)
-    S1 = _first_step_moments(F, Z.reshape(N, R, j), d.support)
-    ZX = Z.T @ X
-    ZY = Z.T @ Y
+    S1 = Z.first_step(F)
+    ZX, ZY = d.ZX, d.ZY
     A1, drop1 = _ginv(S1, tol, ginv)
     V1 = _inv_k(ZX.T @ A1 @ ZX, tol, ginv)
     b1 = V1 @ (ZX.T @ (A1 @ ZY))
@@ -1177,7 +1191,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         warn_list.append(msg)
     if j0 < k:
         raise GMMDataError(f"equation not identified: {k} regressors but only {j0} instruments left")
-    Ze1 = Z.T @ e1
+    Ze1 = Z.cross(e1.reshape(N, R))
     sargan_df = j0 - k
     sargan_stat = float(Ze1 @ A1 @ Ze1)
     onestep_nonrobust = steps == 1 and not robust
@@ -1187,7 +1201,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     if onestep_nonrobust:
         S = S1 * sig2
     else:
-        U1 = gsum(Z * e1[:, None])
+        U1 = usum(e1)
         if d.cluster is not None and small:
             small_c = n_clusters / (n_clusters - 1.0)
         S = small_c * (U1.T @ U1)
@@ -1207,20 +1221,21 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         if steps == 2:
             we = e2.reshape(N, R)[err_rows]
             sig2 = float(we @ we) / div / wttot
-        Ze2 = Z.T @ e2
+        Ze2 = Z.cross(e2.reshape(N, R))
         A2Ze = A2 @ Ze2
         if steps == 2 and robust:
             # Windmeijer (2005): column q of D is sum_i [(u_i'a) Z_i'x_q,i + u_i a'Z_i'x_q,i]
             w_rows = (U1 @ A2Ze)
-            za = Z @ A2Ze
+            za = Z.times(A2Ze).reshape(-1)
             if d.cluster is None:
-                wr = np.repeat(w_rows, R)
                 C = (X * za[:, None]).reshape(N, R, k).sum(axis=1)
+                ZXw = Z.weighted_cross(X.reshape(N, R, k), np.broadcast_to(w_rows[:, None], (N, R)))
             else:
                 wr = np.zeros(len(Y))
                 wr[valid] = w_rows[inv]
                 C = gsum(X * za[:, None])
-            Draw = small_c * (Z.T @ (X * wr[:, None]) + U1.T @ C)
+                ZXw = Z.weighted_cross(X.reshape(N, R, k), wr.reshape(N, R))
+            Draw = small_c * (ZXw + U1.T @ C)
             D = V2 @ XZA2 @ Draw
             V2r = V2 + D @ V1r @ D.T + 2 * D @ V2
         hansen_stat = float(Ze2 @ A2Ze)
@@ -1288,7 +1303,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
                 continue
             bp = Vp @ (XZA @ ZY[p])
             ep = Y - X @ bp
-            Zep = (Z.T @ ep)[p]
+            Zep = Z.cross(ep.reshape(N, R))[p]
             excl = float(Zep @ App @ Zep)
             diff = base_stat - excl
             g_df = j0 - n_other - nzV2
@@ -1319,22 +1334,71 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     )
 
 
-def _first_step_moments(F: np.ndarray, Z3: np.ndarray, support: list[np.ndarray]) -> np.ndarray:
-    """sum_i Z_i' F'F Z_i using the sparsity of F and the per-row instrument supports."""
-    j = Z3.shape[2]
-    S = np.zeros((j, j))
-    for a in range(F.shape[0]):
-        rows = np.flatnonzero(F[a])
-        if not rows.size:
-            continue
-        cols = np.unique(np.concatenate([support[r] for r in rows]))
-        if not cols.size:
-            continue
-        Wa = F[a, rows[0]] * Z3[:, rows[0], :][:, cols]
-        for r in rows[1:]:
-            Wa += F[a, r] * Z3[:, r, :][:, cols]
-        S[np.ix_(cols, cols)] += Wa.T @ Wa
-    return S
+class _Instruments:
+    """The instrument matrix on the (group x row) grid, held by its cells: cell ``e``
+    sits in row ``r[e]`` and column ``c[e]`` and has value ``val[i, e]`` for group ``i``.
+    GMM-style columns fill one row (one lag of one period) or a few (collapsed), so the
+    cells are a small fraction of the dense N x R x j array and every product with Z
+    is a gather plus a segmented sum."""
+
+    def __init__(self, r: np.ndarray, c: np.ndarray, val: np.ndarray, N: int, R: int, j: int):
+        order = np.lexsort((c, r))  # row-major: each row's cells are a slice
+        self.r, self.c, self.val = r[order], c[order], val[:, order]
+        self.N, self.R, self.j = N, R, j
+        bounds = np.searchsorted(self.r, np.arange(R + 1))
+        self.rows = [(t, slice(bounds[t], bounds[t + 1])) for t in range(R) if bounds[t + 1] > bounds[t]]
+        self.row_ids = np.array([t for t, _ in self.rows], dtype=np.intp)
+        self.row_starts = np.array([sl.start for _, sl in self.rows], dtype=np.intp)
+        self.bycol = bycol = np.argsort(self.c, kind="stable")  # column-major copy for per-column sums
+        self.r_c, self.val_c = self.r[bycol], self.val[:, bycol]
+        self.col_starts = np.searchsorted(self.c[bycol], np.arange(j))
+
+    def group_sums(self, v: np.ndarray) -> np.ndarray:
+        """(N, j): Z_i'v_i for a (N, R) array ``v``."""
+        return np.add.reduceat(self.val_c * v[:, self.r_c], self.col_starts, axis=1)
+
+    def cross(self, v: np.ndarray) -> np.ndarray:
+        """(j,): Z'v summed over groups."""
+        return np.add.reduceat(np.einsum("ne,ne->e", self.val_c, v[:, self.r_c]), self.col_starts)
+
+    def cluster_sums(self, v: np.ndarray, cl: np.ndarray, n: int) -> np.ndarray:
+        """(n, j): sums of Z_ir'v_ir by the cluster code ``cl[i, r]`` (n = outside)."""
+        idx = cl[:, self.r] * self.j + self.c
+        out = np.bincount(idx.ravel(), weights=(self.val * v[:, self.r]).ravel(), minlength=(n + 1) * self.j)
+        return out.reshape(n + 1, self.j)[:n]
+
+    def times(self, a: np.ndarray) -> np.ndarray:
+        """(N, R): Z_i a."""
+        out = np.zeros((self.N, self.R))
+        if self.rows:
+            out[:, self.row_ids] = np.add.reduceat(self.val * a[self.c], self.row_starts, axis=1)
+        return out
+
+    def cross_matrix(self, X3: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+        """(j, k): Z'X for a (N, R, k) array, or sum_i sum_r w_ir Z_ir'X_ir with weights."""
+        val = self.val if w is None else self.val * w[:, self.r]
+        P = np.concatenate([val[:, sl].T @ X3[:, t, :] for t, sl in self.rows], axis=0)
+        return np.add.reduceat(P[self.bycol], self.col_starts, axis=0)
+
+    def weighted_cross(self, X3: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """(j, k): sum_i sum_r w_ir Z_ir'X_ir."""
+        return self.cross_matrix(X3, w)
+
+    def first_step(self, F: np.ndarray) -> np.ndarray:
+        """sum_i Z_i'F'F Z_i, one row of F at a time on the union of its rows' columns."""
+        S = np.zeros((self.j, self.j))
+        span = dict(self.rows)
+        for a in range(F.shape[0]):
+            rows = [t for t in np.flatnonzero(F[a]) if t in span]
+            if not rows:
+                continue
+            cols = np.unique(np.concatenate([self.c[span[t]] for t in rows]))
+            W = np.zeros((self.N, cols.size))
+            for t in rows:
+                sl = span[t]
+                W[:, np.searchsorted(cols, self.c[sl])] += F[a, t] * self.val[:, sl]
+            S[np.ix_(cols, cols)] += W.T @ W
+        return S
 
 
 def _inv_k(M: np.ndarray, tol: float, method: str) -> np.ndarray:
@@ -1357,8 +1421,7 @@ def _ar_tests(model, d: _Design, order, b, e, V, m2VZXA, sig2, h, robust, oneste
         e3 = e.reshape(N, R)
         w = e3[:, :T].copy()
         pX = d.X.reshape(N, R, k)[:, :T, :].reshape(N * T, k)
-    Z3 = d.Z.reshape(N, R, -1)
-    Ue = np.einsum("nrj,nr->nj", Z3, e.reshape(N, R), optimize=True) if not onestep_nonrobust else None
+    Ue = d.Z.group_sums(e.reshape(N, R)) if not onestep_nonrobust else None
     if onestep_nonrobust:
         H = _h_matrix(h, False, False, False, T) * sig2
         psit = _h_matrix(h, False, fod, False, T) * sig2
@@ -1376,7 +1439,7 @@ def _ar_tests(model, d: _Design, order, b, e, V, m2VZXA, sig2, h, robust, oneste
             wli = wl * touse_t
             wHw = float(np.einsum("nt,ts,ns->", wli, H, wli))
             psiw = wli @ psit  # (N, R)
-            ZHw = np.einsum("nrj,nr->j", Z3, psiw, optimize=True)
+            ZHw = d.Z.cross(psiw)
         else:
             wHw = float(sww @ sww)
             ZHw = Ue.T @ sww
