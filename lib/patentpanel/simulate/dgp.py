@@ -910,7 +910,8 @@ def _study2(spec, reg, years, located_ai, elig_single, inel_by_type, first_ok, y
     # eligible non-AI count = (pop*h - c_ai)/wbar / (1+ind_rate); solve pop for the target
     pop_lq = (need_nonai_elig * wbar * (1 + ind_rate) + c_ai.sum(axis=1)) / h.sum(axis=1)
     pop_guard = (c_ai / (p["ai_headroom"] * h)).max(axis=1)
-    pop_level = np.maximum(pop_lq, pop_guard)
+    pop_level = np.maximum(np.maximum(pop_lq, pop_guard), 1e-9)
+    pop_level = np.maximum(pop_level, 0.05 * np.median(pop_level))
     diag["study2_headroom_binding"] = int((pop_guard > pop_lq).sum())
     # level a: median population of 500 (10k persons)
     a_shift = np.log(np.median(pop_level) / 500.0)
