@@ -349,7 +349,8 @@ def _styled(app: dict, layout: str, corruption: str | None, rng: random.Random) 
         app_no = make_app_no(int(digits[:4]), int(digits[4]), int(digits[5:]), style,
                              check=wrong_check_char(digits, rng.random()))
     else:
-        app_no = make_app_no(int(digits[:4]), int(digits[4]), int(digits[5:]), style)
+        app_no = make_app_no(int(digits[:4]), int(digits[4]), int(digits[5:]), style,
+                             check=check)
     if corruption == "missing_date":
         app_date = None
     elif corruption == "bad_date":

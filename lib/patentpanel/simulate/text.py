@@ -117,7 +117,18 @@ class Text:
     english: bool
 
 
+_VERSION_CACHE: dict[tuple[int, str], str] = {}
+
+
 def _ipc_version(code: str, versions: dict) -> str:
+    key = (id(versions), code)
+    hit = _VERSION_CACHE.get(key)
+    if hit is None:
+        hit = _VERSION_CACHE[key] = _ipc_version_uncached(code, versions)
+    return hit
+
+
+def _ipc_version_uncached(code: str, versions: dict) -> str:
     best, best_len = versions.get("default", "2006.01"), -1
     for prefix, ver in versions.get("prefixes", {}).items():
         if code.startswith(prefix) and len(prefix) > best_len:
