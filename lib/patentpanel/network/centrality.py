@@ -206,6 +206,8 @@ def yearly_centralities(reg_edges: pd.DataFrame, nodes_by_year: dict[int, Iterab
         if keep is not None:
             e = e[e["a"].isin(keep) | e["b"].isin(keep)]
         nodes = sorted(set(nodes_by_year[year]))
+        if not nodes:
+            continue
         res = region_centralities(nodes, e, spec)
         res.insert(0, "app_year", int(year))
         frames.append(res)
