@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg as sla
 from scipy import special, stats
-from scipy.linalg.lapack import dpotrf as _dpotrf, dpotri as _dpotri
+from scipy.linalg.lapack import dpotrf as _dpotrf, dpotri as _dpotri, dpotrs as _dpotrs, dtrtrs as _dtrtrs
 
 log = logging.getLogger("patentpanel.econ.gmm")
 
@@ -237,77 +237,135 @@ class IVInstrument:
 # ---------------------------------------------------------------------------------------
 # Linear algebra
 # ---------------------------------------------------------------------------------------
-def _sweep_keep(A: np.ndarray, tol: float) -> np.ndarray:
-    """Columns kept when the symmetric PSD matrix ``A`` is swept in column order.
+def _sweep_factor(A: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sweep the symmetric PSD matrix ``A`` in column order, as Mata's invsym does.
 
     A column is dropped when its pivot -- its variance left after projecting on the
-    earlier kept columns, relative to its own variance -- is <= ``tol`` (Mata's invsym
-    drops the later of collinear columns the same way)."""
+    earlier kept columns, relative to its own variance -- is <= ``tol`` (so the later of
+    collinear columns goes).  Returns the kept column indices, their scales
+    ``1/sqrt(A_cc)`` and the lower Cholesky factor of the scaled kept sub-matrix, built
+    from the blocks of the sweep so no factorization is repeated."""
     d = np.diag(A)
-    keep = d > 0
-    pos = np.flatnonzero(keep)  # original index of each column of B
-    if pos.size == 0:
-        return keep
-    s = 1.0 / np.sqrt(d[pos])
-    B = A[np.ix_(pos, pos)] * s[:, None] * s[None, :]
+    pos = np.flatnonzero(d > 0)  # original index of each column of B
+    scale = np.zeros(A.shape[0])
+    scale[pos] = 1.0 / np.sqrt(d[pos])
+    B = A[np.ix_(pos, pos)] if pos.size < A.shape[0] else A
+    B = B * scale[pos][:, None] * scale[pos][None, :]
+    blocks = []  # (kept positions, their factor, trailing positions, trailing rows)
     while B.shape[0]:
         # B holds the variances left after the kept columns before it (relative to the
         # original ones); a column already at or below tol can only lose more to the
-        # columns kept between, so every such column goes at once
+        # columns kept in between, so every such column goes at once
         small = np.diag(B) <= tol
         if small.any():
-            keep[pos[small]] = False
             pos, B = pos[~small], B[np.ix_(~small, ~small)]
             continue
-        c, info = _dpotrf(B, lower=1, clean=0, overwrite_a=0)
+        c, info = _dpotrf(B, lower=1, clean=1, overwrite_a=0)
         m = B.shape[0] if info == 0 else info - 1  # pivots [0, m) are positive
         bad = np.flatnonzero(np.diag(c)[:m] ** 2 <= tol)
         p = int(bad[0]) if bad.size else m
         if p == B.shape[0]:
+            blocks.append((pos, c, None, None))
             break
-        keep[pos[p]] = False
-        # Schur complement of the trailing block on the p kept leading columns
-        L21 = sla.solve_triangular(c[:p, :p], B[:p, p + 1:], lower=True, check_finite=False).T
-        B = B[p + 1:, p + 1:] - L21 @ L21.T
+        if p:
+            # Schur complement of the trailing block on the p kept leading columns
+            L11 = c[:p, :p]
+            L21 = _dtrtrs(L11, B[:p, p + 1:], lower=1)[0].T
+            blocks.append((pos[:p], L11, pos[p + 1:], L21))
+            B = B[p + 1:, p + 1:] - L21 @ L21.T
         pos = pos[p + 1:]
+    if len(blocks) == 1:
+        return blocks[0][0], scale[blocks[0][0]], blocks[0][1]
+    idx = np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, np.intp)
+    where = np.full(A.shape[0], -1)
+    where[idx] = np.arange(idx.size)
+    L = np.zeros((idx.size, idx.size))
+    off = 0
+    for kept, Lkk, trail, L21 in blocks:
+        q = kept.size
+        L[off:off + q, off:off + q] = np.tril(Lkk)
+        if trail is not None:
+            rows = where[trail]
+            ok = rows >= 0
+            L[rows[ok], off:off + q] = L21[ok]
+        off += q
+    return idx, scale[idx], L
+
+
+def _sweep_keep(A: np.ndarray, tol: float) -> np.ndarray:
+    """Columns of ``A`` kept by the invsym sweep (see :func:`_sweep_factor`)."""
+    keep = np.zeros(A.shape[0], bool)
+    keep[_sweep_factor(A, tol)[0]] = True
     return keep
+
+
+class _GInverse:
+    """A generalized inverse A^- = C C' of a symmetric PSD matrix, kept factored.
+
+    ``invsym``: C holds the inverse Cholesky factor of the kept sub-matrix (zero rows for
+    the dropped columns), so products with A^- are two triangular solves instead of an
+    explicit inverse; ``pinv``: C = V diag(w^-1/2) over the eigenvalues above the cut."""
+
+    def __init__(self, A: np.ndarray, tol: float, method: str = "invsym"):
+        n = self.n = A.shape[0]
+        self.method = method
+        if method == "pinv":
+            A = (A + A.T) / 2
+            w, V = np.linalg.eigh(A)
+            cut = tol * max(w.max(initial=0.0), 0.0)
+            ok = w > cut
+            self.half_t = (V[:, ok] / np.sqrt(w[ok])).T  # C'
+            self.dropped = int(n - ok.sum())
+            self.keep = np.abs(self.half_t).sum(axis=0) > 0
+            return
+        self.idx, self.s, self.L = _sweep_factor(A, tol)
+        self.dropped = int(n - self.idx.size)
+        self.keep = np.zeros(n, bool)
+        self.keep[self.idx] = True
+
+    def half(self, M: np.ndarray) -> np.ndarray:
+        """C'M, so that M'A^-M = (C'M)'(C'M)."""
+        if self.method == "pinv":
+            return self.half_t @ M
+        Ms = M[self.idx] * (self.s if M.ndim == 1 else self.s[:, None])
+        return _dtrtrs(self.L, Ms, lower=1)[0] if self.idx.size else Ms
+
+    def solve(self, M: np.ndarray) -> np.ndarray:
+        """A^- M."""
+        if self.method == "pinv":
+            return self.half_t.T @ (self.half_t @ M)
+        out = np.zeros((self.n,) + M.shape[1:])
+        if self.idx.size:
+            s = self.s if M.ndim == 1 else self.s[:, None]
+            out[self.idx] = _dpotrs(self.L, M[self.idx] * s, lower=1)[0] * s
+        return out
+
+    def quad(self, M: np.ndarray) -> np.ndarray | float:
+        """M'A^-M."""
+        W = self.half(M)
+        return float(W @ W) if W.ndim == 1 else W.T @ W
+
+    def inverse(self) -> np.ndarray:
+        if self.method == "pinv":
+            return self.half_t.T @ self.half_t
+        out = np.zeros((self.n, self.n))
+        if self.idx.size:
+            inv, _ = _dpotri(self.L, lower=1)
+            inv = _sym_lower(np.tril(inv)) * self.s[:, None] * self.s[None, :]
+            if self.idx.size == self.n:
+                return inv
+            out[np.ix_(self.idx, self.idx)] = inv
+        return out
 
 
 def _ginv(A: np.ndarray, tol: float, method: str = "invsym") -> tuple[np.ndarray, int]:
     """Generalized inverse of a symmetric PSD matrix and the number of dropped columns.
 
-    ``invsym``: inverse of the kept sub-matrix (see :func:`_sweep_keep`), zeros for
+    ``invsym``: inverse of the kept sub-matrix (see :func:`_sweep_factor`), zeros for
     dropped rows/columns.  ``pinv``: Moore-Penrose (eigenvalue cut at ``tol`` x largest);
     the drop count is then ``n - rank``."""
-    n = A.shape[0]
-    if method == "pinv":
-        A = (A + A.T) / 2
-        w, V = np.linalg.eigh(A)
-        cut = tol * max(w.max(initial=0.0), 0.0)
-        pos = w > cut
-        inv = (V[:, pos] / w[pos]) @ V[:, pos].T
-        return inv, int(n - pos.sum())
-    d = np.diag(A)
-    if (d > 0).all():  # fast path: full rank in order -> plain Cholesky inverse
-        s = 1.0 / np.sqrt(d)
-        c, info = _dpotrf(A * s[:, None] * s[None, :], lower=1, clean=1)
-        if info == 0 and (np.diag(c) ** 2 > tol).all():
-            inv, _ = _dpotri(c, lower=1)
-            return _sym_lower(inv) * s[:, None] * s[None, :], 0
-    keep = _sweep_keep(A, tol)
-    out = np.zeros_like(A, dtype=float)
-    if keep.any():
-        idx = np.flatnonzero(keep)
-        sub = A[np.ix_(idx, idx)]
-        s = 1.0 / np.sqrt(np.diag(sub))
-        c, info = _dpotrf(sub * s[:, None] * s[None, :], lower=1, clean=1)
-        if info != 0:  # numerically borderline: fall back to a symmetric eigen-inverse
-            inv = np.linalg.pinv(sub, hermitian=True)
-        else:
-            inv, _ = _dpotri(c, lower=1)
-            inv = _sym_lower(inv) * s[:, None] * s[None, :]
-        out[np.ix_(idx, idx)] = inv
-    return out, int(n - keep.sum())
+    g = _GInverse(A, tol, method)
+    return g.inverse(), g.dropped
 
 
 def _sym_lower(L: np.ndarray) -> np.ndarray:
@@ -1169,9 +1227,11 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     F = _h_factor(h, fod, system, T)
     S1 = Z.first_step(F)
     ZX, ZY = d.ZX, d.ZY
-    A1, drop1 = _ginv(S1, tol, ginv)
-    V1 = _inv_k(ZX.T @ A1 @ ZX, tol, ginv)
-    b1 = V1 @ (ZX.T @ (A1 @ ZY))
+    G1 = _GInverse(S1, tol, ginv)  # A1 = S1^- / sig2
+    drop1 = G1.dropped
+    W1 = G1.half(ZX)
+    V1 = _inv_k(W1.T @ W1, tol, ginv)
+    b1 = V1 @ (W1.T @ G1.half(ZY))
     e1 = Y - X @ b1
     err_rows = np.zeros((N, R), bool)
     if system:
@@ -1182,7 +1242,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     we = e1.reshape(N, R)[err_rows]
     div = 2.0 - (fod or h == 1)
     sig2 = float(we @ we) / div / wttot
-    A1 = A1 / sig2
+    a1 = 1.0 / sig2
     V1 = V1 * sig2
     j0 = j - drop1
     if j0 > n_groups:
@@ -1193,10 +1253,10 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         raise GMMDataError(f"equation not identified: {k} regressors but only {j0} instruments left")
     Ze1 = Z.cross(e1.reshape(N, R))
     sargan_df = j0 - k
-    sargan_stat = float(Ze1 @ A1 @ Ze1)
+    sargan_stat = a1 * G1.quad(Ze1)
     onestep_nonrobust = steps == 1 and not robust
     hansen = None
-    A2 = V2 = V2r = V1r = b2 = e2 = S = None
+    V2 = V2r = V1r = b2 = e2 = S = XZA2 = None
     small_c = 1.0
     if onestep_nonrobust:
         S = S1 * sig2
@@ -1205,24 +1265,26 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         if d.cluster is not None and small:
             small_c = n_clusters / (n_clusters - 1.0)
         S = small_c * (U1.T @ U1)
-        VXZA1 = V1 @ ZX.T @ A1
+        VXZA1 = a1 * V1 @ G1.solve(ZX).T
         V1r = VXZA1 @ S @ VXZA1.T
-        A2, drop2 = _ginv(S, tol, ginv)
+        G2 = _GInverse(S, tol, ginv)  # A2
+        drop2 = G2.dropped
         if drop2 > drop1 or (ginv == "pinv" and drop2):
             msg = ("two-step estimated covariance matrix of moments is singular; using a generalized inverse "
                    f"({ginv}) for the {'optimal weighting matrix' if steps == 2 else 'Hansen test'}; "
                    "difference-in-Hansen statistics may be negative")
             warnings.warn(msg, SingularMomentsWarning, stacklevel=3)
             warn_list.append(msg)
-        XZA2 = ZX.T @ A2
-        V2 = _inv_k(XZA2 @ ZX, tol, ginv)
+        XZA2 = G2.solve(ZX).T
+        W2 = G2.half(ZX)
+        V2 = _inv_k(W2.T @ W2, tol, ginv)
         b2 = V2 @ (XZA2 @ ZY)
         e2 = Y - X @ b2
         if steps == 2:
             we = e2.reshape(N, R)[err_rows]
             sig2 = float(we @ we) / div / wttot
         Ze2 = Z.cross(e2.reshape(N, R))
-        A2Ze = A2 @ Ze2
+        A2Ze = G2.solve(Ze2)
         if steps == 2 and robust:
             # Windmeijer (2005): column q of D is sum_i [(u_i'a) Z_i'x_q,i + u_i a'Z_i'x_q,i]
             w_rows = (U1 @ A2Ze)
@@ -1241,14 +1303,15 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         hansen_stat = float(Ze2 @ A2Ze)
         hansen = TestStat(hansen_stat, _chi2_p(hansen_stat, sargan_df), sargan_df)
     if steps == 1:
-        b, Vn, A, e = b1, V1, A1, e1
+        b, Vn, e = b1, V1, e1
         Vr = V1r if robust else None
+        m2VZXA = (-2.0 * a1) * V1 @ G1.solve(ZX).T
     else:
-        b, Vn, A, e = b2, V2, A2, e2
+        b, Vn, e = b2, V2, e2
         Vr = V2r if robust else None
+        m2VZXA = -2.0 * V2 @ XZA2
     Vuse = Vr if robust else Vn
     V = (Vuse + Vuse.T) / 2
-    m2VZXA = -2.0 * Vn @ ZX.T @ A
     df_resid = None
     # model degrees of freedom: rank of the (levels) regressors less the constant, or
     # less one when a constant lies in their column space anyway (xtabond2)
@@ -1257,7 +1320,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     if not d.has_const:
         iota = (d.touse[:, T:] if system else d.touse).reshape(-1).astype(float)
         xi = Xl.T @ iota
-        fit_ss = float(xi @ _ginv(Xl.T @ Xl, tol)[0] @ xi)
+        fit_ss = _GInverse(Xl.T @ Xl, tol).quad(xi)
         if abs(fit_ss - iota.sum()) <= 1e-9 * iota.sum():
             dfm -= 1
     if small:
@@ -1276,8 +1339,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     if small:
         df_resid = (nobs - dfm if onestep_nonrobust else g_den) - int(d.has_const)
     if dfm > 0:
-        Vi, _ = _ginv(V, tol, ginv)
-        q = float(b @ Vi @ b)
+        q = _GInverse(V, tol, ginv).quad(b)
         if small:
             wald = TestStat(q / dfm, float(special.fdtrc(dfm, df_resid, q / dfm)), dfm, "F")
         else:
@@ -1286,25 +1348,25 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     # difference-in-Hansen/Sargan
     diffs: list[DiffHansen] = []
     if want_diff and d.groups:
-        A1diag = np.diag(A1)
+        kept1 = G1.keep
         base_stat = hansen.stat if hansen is not None else sargan_stat
         nzV2 = int((np.diag(V2) == 0).sum()) if V2 is not None else 0
         nzV = int((np.diag(Vuse) == 0).sum())
         for label, comp in d.groups:
-            n_other = int((A1diag[comp] != 0).sum())
+            n_other = int(kept1[comp].sum())
             if not (n_other >= k and n_other < j0):
                 continue
             p = np.flatnonzero(comp)
-            App, _ = _ginv(S[np.ix_(p, p)], tol, ginv)
+            Gp = _GInverse(S[np.ix_(p, p)], tol, ginv)
             ZXp = ZX[p]
-            XZA = ZXp.T @ App
-            Vp = _inv_k(XZA @ ZXp, tol, ginv)
+            Wp = Gp.half(ZXp)
+            Vp = _inv_k(Wp.T @ Wp, tol, ginv)
             if int((np.diag(Vp) == 0).sum()) != nzV:
                 continue
-            bp = Vp @ (XZA @ ZY[p])
+            bp = Vp @ (Wp.T @ Gp.half(ZY[p]))
             ep = Y - X @ bp
             Zep = Z.cross(ep.reshape(N, R))[p]
-            excl = float(Zep @ App @ Zep)
+            excl = Gp.quad(Zep)
             diff = base_stat - excl
             g_df = j0 - n_other - nzV2
             ex_df = sargan_df - g_df
