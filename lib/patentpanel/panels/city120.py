@@ -97,6 +97,7 @@ class City120Panel:
     missing_controls: str = "drop"
     frame: pd.DataFrame | None = None
     metadata: dict = field(default_factory=dict)
+    schema: object = None
 
     @classmethod
     def from_config(cls, cfg) -> "City120Panel":
@@ -193,7 +194,13 @@ class City120Panel:
         else:
             g["national_internet"] = np.nan
         g = g.drop(columns=["_log_innovation"])
-        self.frame = CITY120_YEAR.validate(g)
+        declared = {c.name for c in CITY120_YEAR.columns}
+        for c in ("diversification", "findev"):      # contract columns, null unless configured
+            if c not in g.columns:
+                g[c] = np.nan
+        self.schema = CITY120_YEAR.with_extra([k for k in [*self.controls, *self.robustness_controls]
+                                               if k not in declared])
+        self.frame = self.schema.validate(g)
         self.metadata = {"window": list(self.window), "cities": len(codes), "rows": int(len(self.frame)),
                          "log_plus_one": plus_one, "normalisation": "minmax over the written panel",
                          "innovation_weights": w, "hq_weights": self.hq_weights,

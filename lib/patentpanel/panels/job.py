@@ -129,6 +129,7 @@ def build_panels(spark, store, cfg, tables=PANELS, inputs_root: str | None = Non
         panel2.build(counts.toPandas(), cities, regions, yb, history, national)
         out["city120_year"] = (panel2.frame, {**panel2.metadata, "ai_flag": s2["ai_flag"],
                                               "counting": s2["counting"]})
+        out["city120_schema"] = panel2.schema
         desc.add_summary("study2_table4", CITY120_YEAR.name, panel2.frame, dcfg["study2_variables"],
                          dcfg["study2_labels"])
 
@@ -162,6 +163,8 @@ def run(ctx, args) -> dict:
                          ("firm_year", FIRM_YEAR), ("descriptives", DESCRIPTIVES)):
         if name in built:
             frame, meta = built[name]
+            if name == "city120_year":
+                schema = built["city120_schema"]
             _write(ctx.spark, ctx.store, schema, frame, meta, ctx.cfg)
             summary[f"{name}_rows"] = int(len(frame))
     if "policies_rejected" in built:

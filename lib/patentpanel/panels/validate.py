@@ -70,6 +70,12 @@ class PanelSchema:
             fields.append(T.StructField(name, _SPARK[c.dtype if c else "double"], True))
         return T.StructType(fields)
 
+    def with_extra(self, names: Sequence[str]) -> "PanelSchema":
+        """The schema plus nullable double columns ``names`` (configured extra controls)."""
+        have = {c.name for c in self.columns}
+        extra = tuple(Col(n, "double", nullable=True) for n in names if n not in have)
+        return PanelSchema(self.name, self.keys, self.columns + extra, self.extra_double_prefixes)
+
     def validate(self, df: pd.DataFrame) -> pd.DataFrame:
         """Check ``df``; returns it with columns in declared order and declared dtypes.
         Raises :class:`PanelValidationError` listing every failure by key."""
