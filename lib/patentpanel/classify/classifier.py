@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .ipc import CodeList, ipc_array_col, parse_code_col
+from .ipc import NORMAL_FORM, CodeList, ipc_array_col, parse_code_col
 from .keywords import KeywordMatcher
 from .taxonomy import IPC_GROUPS, Taxonomy
 from .tiers import TierSettings, score_tiers
@@ -98,7 +98,7 @@ class AIClassifier:
             F.col("app_no"), year.alias("app_year"),
             F.coalesce(F.col("title"), F.lit("")).alias("title"),
             F.coalesce(F.col("abstract"), F.lit("")).alias("abstract"),
-            ipc_array_col(F.col("ipc_codes"), is_array=is_array).alias("_codes"),
+            ipc_array_col(F.col("ipc_codes"), is_array=is_array, trusted=NORMAL_FORM).alias("_codes"),
             F.coalesce(F.size(F.filter(raw, lambda c: F.trim(c) != "")), F.lit(0)).alias("_n_raw_codes"))
         df = df.withColumn("n_invalid_codes", F.greatest(F.col("_n_raw_codes") - F.size("_codes"),
                                                          F.lit(0)))
@@ -110,8 +110,8 @@ class AIClassifier:
                   F.col("_parsed_codes"), y, enforce_validity=self.enforce_validity))
                 .withColumn("_ipc_specific", specific.any_col(
                   F.col("_parsed_codes"), y, enforce_validity=self.enforce_validity)))
-        df = self.matcher.transform(df, "title", "abstract", "keyword_hits")
-        df = score_tiers(df, self.settings, self.taxonomy.tier_anchors)
+        df = self.matcher.transform(df, "title", "abstract", "keyword_hits", summary="_kw_summary")
+        df = score_tiers(df, self.settings, self.taxonomy.tier_anchors, summary="_kw_summary")
         df = (df.withColumn("override_source", F.lit(None).cast("string"))
                 .withColumn("taxonomy_version", F.lit(self.taxonomy.version)))
         return df.select(*OUTPUT_COLUMNS, "n_invalid_codes")

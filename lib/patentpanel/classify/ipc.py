@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 __all__ = ["IPCFormatError", "normalize_ipc", "split_ipc_list", "CodePattern", "CodeList",
-           "normalize_ipc_col", "ipc_array_col", "parse_code_col", "SUBGROUP_DIGITS"]
+           "normalize_ipc_col", "ipc_array_col", "parse_code_col", "SUBGROUP_DIGITS", "NORMAL_FORM"]
 
 SUBGROUP_DIGITS = 6
 _SEPARATORS = r"[;；|,，、\n\r\t]+"
@@ -41,6 +41,8 @@ _CODE = r"^([A-H])\s*(\d{2})\s*([A-Z])\s*(\d{1,4})\s*/\s*(\d{2,6})$"
 _COMPACT = r"^([A-H]\d{2}[A-Z])(\d{4})(\d{6})$"      # EPO/DOCDB 14-character form
 _PATTERN = re.compile(r"^([A-H]\d{2}[A-Z])(?:(\d{1,4})(?:/(\d{2,6})(?:-(\d{2,6}))?)?)?$")
 _TRAILING_ZEROS = r"(?<=\d{2})0+$"                    # 3/0800 -> 3/08, keeps 3/00
+# A code already in normal form (what silver.patents holds): normalising it is a no-op.
+NORMAL_FORM = r"^[A-H]\d{2}[A-Z][1-9]\d{0,3}/(\d{2}|\d{2,5}[1-9])$"
 
 
 class IPCFormatError(ValueError):
@@ -284,13 +286,17 @@ def normalize_ipc_col(col):
             .when(s.rlike(_COMPACT) & (F.regexp_extract(s, _COMPACT, 2).try_cast("int") > 0), compact))
 
 
-def ipc_array_col(col, *, is_array: bool = True):
+def ipc_array_col(col, *, is_array: bool = True, trusted: str | None = NORMAL_FORM):
     """Spark expression: an ``array<string>`` (or, with ``is_array=False``, a separated
     string) of raw codes to distinct normalised codes; unreadable codes are dropped
-    (count them with ``size(raw) - size(result)``)."""
+    (count them with ``size(raw) - size(result)``). Codes matching ``trusted`` (by default
+    the normal form itself) skip the costly normalisation."""
     from pyspark.sql import functions as F
     arr = col if is_array else F.split(F.translate(col, _FULL, _HALF), _SEPARATORS)
-    norm = F.transform(arr, normalize_ipc_col)
+    if trusted:
+        norm = F.transform(arr, lambda c: F.when(c.rlike(trusted), c).otherwise(normalize_ipc_col(c)))
+    else:
+        norm = F.transform(arr, normalize_ipc_col)
     return F.array_distinct(F.filter(norm, lambda c: c.isNotNull()))
 
 

@@ -208,14 +208,24 @@ class KeywordMatcher:
 
     # ---- Spark ------------------------------------------------------------------------
     def _arrow_hits(self, titles: Sequence[str | None], abstracts: Sequence[str | None]):
+        """(hits list-array, summary struct-array) for a batch of records."""
         import pyarrow as pa
         cols: list[list] = [[] for _ in HIT_FIELDS]
         (c_term, c_concept, c_field, c_start, c_end, c_role, c_tier, c_weight, c_branch,
          c_branch2, c_head) = cols
+        summ: dict[str, list] = {f: [] for f, _ in SUMMARY_FIELDS}
         attrs = self._attrs
         offsets = [0]
         total = 0
         for title, abstract in zip(titles, abstracts):
+            seen: dict[str, int] = {}          # term -> 0 title / 1 abstract (first field)
+            sums = {("title", t): 0.0 for t in _TIERS}
+            sums.update({("abstract", t): 0.0 for t in _TIERS})
+            roles: set[tuple[str, str]] = set()
+            digital_ctx = False
+            head_tier = None
+            best = None                        # (title first, weight, -start) -> branch
+            terms: list[str] = []
             for field_name, text in (("title", title), ("abstract", abstract)):
                 hits, head = self._scan(text, head=field_name == "title")
                 for k, (s, e, i) in enumerate(hits):
@@ -224,37 +234,100 @@ class KeywordMatcher:
                     c_start.append(s); c_end.append(e); c_role.append(role); c_tier.append(tier)
                     c_weight.append(weight); c_branch.append(branch); c_branch2.append(branch2)
                     c_head.append(k == head)
+                    roles.add((role, field_name))
+                    if role == "context" and tier in ("FT", "CT"):
+                        digital_ctx = True
+                    if k == head:
+                        head_tier = tier
+                    if term not in seen:
+                        seen[term] = 1
+                        terms.append(term)
+                        if tier:
+                            sums[(field_name, tier)] += weight
+                    if branch is not None:
+                        key = (field_name == "title", weight, -s)
+                        if best is None or key > best[0]:
+                            best = (key, branch, branch2)
                 total += len(hits)
             offsets.append(total)
+            for t in _TIERS:
+                summ[f"title_{t}"].append(sums[("title", t)])
+                summ[f"abstract_{t}"].append(sums[("abstract", t)])
+            summ["head_tier"].append(head_tier)
+            summ["has_ai"].append(("ai", "title") in roles or ("ai", "abstract") in roles)
+            summ["has_weak"].append(("weak", "title") in roles or ("weak", "abstract") in roles)
+            summ["has_context"].append(("context", "title") in roles or ("context", "abstract") in roles)
+            summ["weak_and_context_in_title"].append(("weak", "title") in roles and ("context", "title") in roles)
+            summ["has_digital"].append(digital_ctx or ("generic", "title") in roles
+                                       or ("generic", "abstract") in roles)
+            summ["branch"].append(best[1] if best else None)
+            summ["branch_secondary"].append(best[2] if best else None)
+            summ["terms"].append(terms)
         types = {"start": pa.int32(), "end": pa.int32(), "weight": pa.float64(),
                  "head": pa.bool_()}
         arrays = [pa.array(c, type=types.get(f, pa.string())) for f, c in zip(HIT_FIELDS, cols)]
         struct = pa.StructArray.from_arrays(arrays, names=list(HIT_FIELDS))
-        return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), struct)
+        hits_arr = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), struct)
+        summary = pa.StructArray.from_arrays(
+            [pa.array(summ[f], type=typ) for f, typ in _arrow_summary_types()],
+            names=[f for f, _ in SUMMARY_FIELDS])
+        return hits_arr, summary
 
     def transform(self, df, title: str = "title", abstract: str = "abstract",
-                  out: str = "keyword_hits"):
+                  out: str = "keyword_hits", summary: str | None = None):
         """``df`` plus ``out``: ``array<struct<term, concept, field, start, end, role, tier,
-        weight, branch, branch_secondary, head>>`` (empty array when nothing matches)."""
+        weight, branch, branch_secondary, head>>`` (empty array when nothing matches);
+        with ``summary``, also a per-record struct (see :data:`SUMMARY_FIELDS`): distinct-
+        term weight sums per field and tier, the head term's tier, evidence flags, the
+        Table 3 branch of the strongest hit (title first, then weight, then position) and
+        the distinct matched terms."""
         from pyspark.sql import types as T
         for c in (title, abstract):
             if c not in df.columns:
                 raise ValueError(f"keyword matching: input has no column {c!r} "
                                  f"(columns: {', '.join(df.columns)})")
-        if out in df.columns:
-            df = df.drop(out)
-        schema = T.StructType(df.schema.fields + [T.StructField(out, T.ArrayType(hit_type()))])
+        for c in (out, summary):
+            if c and c in df.columns:
+                df = df.drop(c)
+        fields = [T.StructField(out, T.ArrayType(hit_type()))]
+        if summary:
+            fields.append(T.StructField(summary, summary_type()))
+        schema = T.StructType(df.schema.fields + fields)
         names = df.columns
+        extra = [out] + ([summary] if summary else [])
         matcher = self
 
         def run(batches: Iterator) -> Iterator:
             import pyarrow as pa
             for b in batches:
-                hits = matcher._arrow_hits(b.column(title).to_pylist(),
-                                           b.column(abstract).to_pylist())
-                yield pa.RecordBatch.from_arrays([b.column(n) for n in names] + [hits],
-                                                 names=names + [out])
+                hits, summ = matcher._arrow_hits(b.column(title).to_pylist(),
+                                                 b.column(abstract).to_pylist())
+                cols = [b.column(n) for n in names] + [hits] + ([summ] if summary else [])
+                yield pa.RecordBatch.from_arrays(cols, names=names + extra)
         return df.mapInArrow(run, schema)
+
+
+_TIERS = ("FT", "CT", "GPT")
+SUMMARY_FIELDS = (
+    *[(f"title_{t}", "double") for t in _TIERS], *[(f"abstract_{t}", "double") for t in _TIERS],
+    ("head_tier", "string"), ("has_ai", "boolean"), ("has_weak", "boolean"),
+    ("has_context", "boolean"), ("weak_and_context_in_title", "boolean"),
+    ("has_digital", "boolean"), ("branch", "string"), ("branch_secondary", "string"),
+    ("terms", "array<string>"))
+
+
+def summary_type():
+    from pyspark.sql import types as T
+    simple = {"double": T.DoubleType(), "string": T.StringType(), "boolean": T.BooleanType(),
+              "array<string>": T.ArrayType(T.StringType())}
+    return T.StructType([T.StructField(f, simple[t]) for f, t in SUMMARY_FIELDS])
+
+
+def _arrow_summary_types():
+    import pyarrow as pa
+    simple = {"double": pa.float64(), "string": pa.string(), "boolean": pa.bool_(),
+              "array<string>": pa.list_(pa.string())}
+    return [(f, simple[t]) for f, t in SUMMARY_FIELDS]
 
 
 def terms_in(hits: Iterable[Hit]) -> list[str]:

@@ -98,69 +98,43 @@ class TierSettings:
 
 
 def score_tiers(df, settings: TierSettings, anchors: Mapping[str, CodeList], *,
-                hits: str = "keyword_hits", parsed_codes: str = "_parsed_codes",
+                summary: str = "kw_summary", parsed_codes: str = "_parsed_codes",
                 matched_codes: str = "matched_codes", ipc_specific: str = "_ipc_specific"):
     """Add is_ai_kw, is_ai, ai_basis, tier, tier_scores, branch, ambiguity and
-    generic-digital columns. ``df`` carries the keyword hits, the parsed codes of the
-    record, its matched AI codes and whether one of them is specific."""
+    generic-digital columns. ``df`` carries the per-record keyword summary (see
+    :data:`patentpanel.classify.keywords.SUMMARY_FIELDS`), the parsed codes, the matched
+    AI codes and whether one of them is specific. Everything here is scalar Spark
+    arithmetic (code-generated); only the IPC anchor test walks the short code array."""
     from pyspark.sql import functions as F
 
     s = settings
-    h = F.col(hits)
-
-    def exists(pred):
-        return F.exists(h, pred)
-
-    def term_struct(x):
-        return F.struct(x["term"].alias("term"), x["tier"].alias("tier"),
-                        x["weight"].alias("weight"))
-
-    title_terms = F.array_distinct(F.transform(F.filter(h, lambda x: x["field"] == "title"),
-                                               term_struct))
-    abstract_terms = F.array_except(
-        F.array_distinct(F.transform(F.filter(h, lambda x: x["field"] == "abstract"), term_struct)),
-        F.col("_title_terms"))
-
-    def tier_sum(col, tier):
-        return F.aggregate(F.filter(F.col(col), lambda x: x["tier"] == tier), F.lit(0.0),
-                           lambda acc, x: acc + x["weight"])
-
-    out = df.withColumn("_title_terms", title_terms).withColumn("_abstract_terms", abstract_terms)
+    k = lambda f: F.col(f"{summary}.{f}")  # noqa: E731
+    out = df
     prec = {t: len(s.tie_order) - i for i, t in enumerate(s.tie_order)}
     keys = []
     for t in TIERS:
         anchor = anchors[t].any_col(F.col(parsed_codes)).cast("int")
-        head = F.exists(h, lambda x: x["head"] & (x["tier"] == t)).cast("double")
-        title_part = F.round(F.lit(s.title_weight) * tier_sum("_title_terms", t)
-                             + F.lit(s.head_bonus) * head, 9)
-        total = F.round(title_part + F.lit(s.abstract_weight) * tier_sum("_abstract_terms", t)
-                        + F.lit(s.ipc_anchor_weight) * anchor, 9)
-        out = out.withColumn(f"_S_{t}", total).withColumn(f"_T_{t}", title_part) \
-                 .withColumn(f"_A_{t}", anchor)
+        head = (F.coalesce(k("head_tier"), F.lit("")) == t).cast("double")
+        title_part = F.round(F.lit(s.title_weight) * k(f"title_{t}") + F.lit(s.head_bonus) * head, 9)
+        total = F.round(title_part + F.lit(s.abstract_weight) * k(f"abstract_{t}")
+                        + F.lit(s.ipc_anchor_weight) * F.col(f"_A_{t}"), 9)
+        out = out.withColumn(f"_A_{t}", anchor).withColumn(f"_T_{t}", title_part) \
+                 .withColumn(f"_S_{t}", total)
         keys.append(F.struct(F.col(f"_S_{t}").alias("score"), F.col(f"_T_{t}").alias("title"),
                              F.col(f"_A_{t}").alias("anchor"), F.lit(prec[t]).alias("prec"),
                              F.lit(t).alias("tier")))
-    out = out.withColumn("_best", F.array_max(F.array(*keys))) \
+    out = out.withColumn("_best", F.greatest(*keys)) \
              .withColumn("_second", F.sort_array(F.array(*[F.col(f"_S_{t}") for t in TIERS]),
                                                  asc=False)[1])
 
     # ---- evidence ---------------------------------------------------------------------
-    def role(r, fld=None):
-        return exists(lambda x: (x["role"] == r) & (F.lit(True) if fld is None else x["field"] == fld))
-
-    out = (out
-           .withColumn("_kw_strong", role("ai"))
-           .withColumn("_kw_weak", role("weak"))
-           .withColumn("_kw_ctx", role("context"))
-           .withColumn("_kw_supported", role("weak", "title") & role("context", "title"))
-           .withColumn("_digital", role("generic")
-                       | exists(lambda x: (x["role"] == "context") & x["tier"].isin("FT", "CT"))))
-    is_ai_kw = F.col("_kw_strong") | (F.col("_kw_weak") & F.col("_kw_ctx"))
-    marker = F.col("_kw_strong") | F.col("_kw_weak")
-    is_ai_ipc = F.size(F.col(matched_codes)) > 0
-    out = out.withColumn("is_ai_kw", is_ai_kw).withColumn("is_ai_ipc", is_ai_ipc)
+    strong, weak, ctx = k("has_ai"), k("has_weak"), k("has_context")
+    supported = k("weak_and_context_in_title")
+    marker = strong | weak
+    out = out.withColumn("is_ai_kw", strong | (weak & ctx)) \
+             .withColumn("is_ai_ipc", F.size(F.col(matched_codes)) > 0)
     out = out.withColumn("generic_digital", ~marker & ~F.col(ipc_specific)
-                         & (F.col("is_ai_ipc") | F.col("_digital")))
+                         & (F.col("is_ai_ipc") | k("has_digital")))
     rule = {"ipc": F.col("is_ai_ipc"), "keyword": F.col("is_ai_kw"),
             "either": F.col("is_ai_kw") | F.col("is_ai_ipc"),
             "both": F.col("is_ai_kw") & F.col("is_ai_ipc"),
@@ -179,31 +153,21 @@ def score_tiers(df, settings: TierSettings, anchors: Mapping[str, CodeList], *,
         F.when(ai & (top > 0) & (second > 0) & (top != second)
                & ((top - second) / top < F.lit(s.min_margin_ratio)), F.lit("low_margin")),
         F.when(ai & (top == 0), F.lit("no_tier_signal")),
-        F.when(ai & ~F.col("_kw_strong") & ~F.col(ipc_specific) & ~F.col("_kw_supported"),
-               F.lit("weak_evidence")),
+        F.when(ai & ~strong & ~F.col(ipc_specific) & ~supported, F.lit("weak_evidence")),
         F.when(ai & ~marker, F.lit("ipc_only")))
-    out = out.withColumn("_reasons", F.filter(reasons, lambda r: r.isNotNull()))
+    out = out.withColumn("_reasons", F.array_compact(reasons))
     flagged = F.array(*[F.lit(r) for r in s.flag]) if s.flag else F.array().cast("array<string>")
     fallback = F.lit(s.fallback_tier).cast("string")
     out = (out
            .withColumn("tier", F.when(~ai, F.lit(None).cast("string"))
                        .when(top == 0, fallback).otherwise(F.col("_best.tier")))
            .withColumn("tier_scores", F.struct(*[F.col(f"_S_{t}").alias(t) for t in TIERS]))
-           .withColumn("ambiguous", F.size(F.array_intersect(F.col("_reasons"), flagged)) > 0)
+           .withColumn("ambiguous", F.arrays_overlap(F.col("_reasons"), flagged)
+                       & F.lit(bool(s.flag)))
            .withColumn("ambiguity_reason", F.when(F.size("_reasons") > 0,
-                                                  F.concat_ws(";", F.col("_reasons")))))
-
-    # ---- Table 3 branch: of the strongest hit that has one (title before abstract) ----
-    def branch_key(x):
-        fw = F.when(x["field"] == "title", F.lit(s.title_weight)).otherwise(F.lit(s.abstract_weight))
-        return F.struct((x["weight"] * fw).alias("s"),
-                        (x["field"] == "title").cast("int").alias("t"),
-                        (-x["start"]).alias("p"), x["branch"].alias("branch"),
-                        x["branch_secondary"].alias("branch_secondary"))
-    best_branch = F.array_max(F.transform(F.filter(h, lambda x: x["branch"].isNotNull()), branch_key))
-    out = (out.withColumn("_bb", F.when(ai, best_branch))
-              .withColumn("branch", F.col("_bb.branch"))
-              .withColumn("branch_secondary", F.col("_bb.branch_secondary"))
-              .withColumn("matched_terms", F.array_distinct(F.transform(h, lambda x: x["term"]))))
+                                                  F.concat_ws(";", F.col("_reasons"))))
+           .withColumn("branch", F.when(ai, k("branch")))
+           .withColumn("branch_secondary", F.when(ai, k("branch_secondary")))
+           .withColumn("matched_terms", F.coalesce(k("terms"), F.array().cast("array<string>"))))
     tmp = [c for c in out.columns if c.startswith("_")]
     return out.drop(*tmp)
