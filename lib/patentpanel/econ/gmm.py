@@ -449,6 +449,19 @@ def _fod(x: np.ndarray, complete: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_finite(name: str, x: np.ndarray) -> np.ndarray:
+    inf = np.isinf(x)
+    if inf.any():
+        i = int(np.flatnonzero(inf)[0])
+        raise GMMDataError(f"column {name!r}: row {i} is {x[i]}, expected a finite number or missing (NaN)")
+    return x
+
+
+def _nan0(x: np.ndarray) -> np.ndarray:
+    """Missing values as zeros (columns are checked finite on input)."""
+    return np.where(np.isnan(x), 0.0, x)
+
+
 def _lag_rows(a: np.ndarray, m: int) -> np.ndarray:
     out = np.zeros_like(a)
     if m < a.shape[1]:
@@ -753,7 +766,7 @@ class DynamicPanelGMM:
         s = self.data[name]
         if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
             raise GMMDataError(f"column {name!r} has dtype {s.dtype}, expected numeric")
-        out = self._columns[name] = s.to_numpy(dtype=float)
+        out = self._columns[name] = _check_finite(name, s.to_numpy(dtype=float))
         return out
 
     # --- fast re-estimation ---------------------------------------------------------------
@@ -777,7 +790,7 @@ class DynamicPanelGMM:
                                    "values aligned with the rows of data")
             if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
                 raise GMMDataError(f"replacement for column {name!r} has dtype {arr.dtype}, expected numeric")
-            new[str(name)] = arr.astype(float)
+            new[str(name)] = _check_finite(f"replacement for {name}", arr.astype(float))
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone._designs = {}
@@ -959,7 +972,7 @@ class DynamicPanelGMM:
             level_only = g.equation == "level"
             diffed = level_only  # eq(level): instruments are differences, as xtabond2
             src = _difference(base) if diffed else base
-            src = np.nan_to_num(src)
+            src = _nan0(src)
             a, b = g.lags
             lag_max = T - 1 - (1 if diffed else 0)
             b = lag_max if b is None else min(b, lag_max)
@@ -991,23 +1004,29 @@ class DynamicPanelGMM:
                     ncol += ss.size
             n_main = ncol
             if system and g.equation == "both":
-                dsrc = np.nan_to_num(_difference(base))
+                dsrc = _nan0(_difference(base))
                 extra_lag = max(a - 1, 0)
-                # column c: cells (row t, base period s, variable v), t = s + extra_lag
-                if g.collapse:
-                    cols = [(np.arange(extra_lag, T), np.arange(0, T - extra_lag), v) for v in range(nv)]
-                else:
-                    cols = [(np.array([sp + extra_lag]), np.array([sp]), v)
-                            for sp in range(0, T - extra_lag) for v in range(nv)]
-                for tr, sr, v in cols:
-                    # a column that is zero in the sample moves one period later, up to
-                    # lag b-1 (xtabond2 searches deeper lags the same way)
-                    lag_here = extra_lag
-                    while lag_here < b - 1 and tr.size and not (
-                            (dsrc[:, sr, v] != 0) & touse[:, T + tr]).any():
-                        lag_here += 1
-                        ok = tr + 1 < T
-                        tr, sr = tr[ok] + 1, sr[ok]
+                # hit[s, v, t]: D.variable v of period s is nonzero in levels row t of some group
+                hit = np.einsum("nsv,nt->svt", (dsrc != 0).astype(float), touse[:, T:].astype(float)) > 0
+                # column c: cells (row t, base period s, variable v), t = s + lag; a column
+                # that is zero in the sample moves one period later, up to lag b-1
+                # (xtabond2 searches deeper lags the same way)
+                cols = []
+                for v in range(nv):
+                    for sp in ([None] if g.collapse else range(0, T - extra_lag)):
+                        lag_here = extra_lag
+                        while lag_here < b - 1 and lag_here < T - (sp or 0) and not (
+                                np.diagonal(hit[:, v, :], lag_here).any() if sp is None else hit[sp, v, sp + lag_here]):
+                            lag_here += 1
+                        if sp is None:
+                            sr = np.arange(0, max(T - lag_here, 0))
+                        else:
+                            sr = np.array([sp] if sp + lag_here < T else [], dtype=np.intp)
+                        cols.append((sp, v, lag_here, sr))
+                if not g.collapse:  # period-major like the main block
+                    cols.sort(key=lambda col: (col[0], col[1]))
+                for _, v, lag_here, sr in cols:
+                    tr = sr + lag_here
                     entries_r.append(tr + T)
                     entries_c.append(np.full(tr.size, ncol))
                     entries_s.append(sr)
@@ -1033,14 +1052,14 @@ class DynamicPanelGMM:
         # --- assemble and zero out unused rows --------------------------------------------
         # Z is held by its (row, column) cells: IV columns in every row, GMM columns in the
         # rows their lags reach; cells outside the sample or zero for every group go
-        ZIV3 = np.nan_to_num(ZIV3)
+        ZIV3 = _nan0(ZIV3)
         cell_r = [np.repeat(np.arange(R), j_iv)] + [g[0] for g in gmm_cells]
         cell_c = [np.tile(np.arange(j_iv), R)] + [g[1] for g in gmm_cells]
         cell_v = [ZIV3.reshape(N, R * j_iv)] + [g[2] for g in gmm_cells]
         cell_r, cell_c = np.concatenate(cell_r), np.concatenate(cell_c)
         cell_v = np.concatenate(cell_v, axis=1) * touse[:, cell_r]
-        X3 = np.where(touse[:, :, None], np.nan_to_num(X3), 0.0)
-        Y3 = np.where(touse, np.nan_to_num(Y3), 0.0)
+        X3 = np.where(touse[:, :, None], X3, 0.0)  # complete where touse
+        Y3 = np.where(touse, Y3, 0.0)
         inst_names = iv_names + gmm_names
         owner_iv = np.array(iv_owner + [-2] * len(gmm_names))
         owner_gmm = np.array([-2] * j_iv + gmm_owner)
@@ -1225,7 +1244,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
 
     # first step
     F = _h_factor(h, fod, system, T)
-    S1 = Z.first_step(F)
+    S1 = Z.first_step(F.T @ F)
     ZX, ZY = d.ZX, d.ZY
     G1 = _GInverse(S1, tol, ginv)  # A1 = S1^- / sig2
     drop1 = G1.dropped
@@ -1446,21 +1465,12 @@ class _Instruments:
         """(j, k): sum_i sum_r w_ir Z_ir'X_ir."""
         return self.cross_matrix(X3, w)
 
-    def first_step(self, F: np.ndarray) -> np.ndarray:
-        """sum_i Z_i'F'F Z_i, one row of F at a time on the union of its rows' columns."""
-        S = np.zeros((self.j, self.j))
-        span = dict(self.rows)
-        for a in range(F.shape[0]):
-            rows = [t for t in np.flatnonzero(F[a]) if t in span]
-            if not rows:
-                continue
-            cols = np.unique(np.concatenate([self.c[span[t]] for t in rows]))
-            W = np.zeros((self.N, cols.size))
-            for t in rows:
-                sl = span[t]
-                W[:, np.searchsorted(cols, self.c[sl])] += F[a, t] * self.val[:, sl]
-            S[np.ix_(cols, cols)] += W.T @ W
-        return S
+    def first_step(self, H: np.ndarray) -> np.ndarray:
+        """sum_i Z_i'H Z_i: the cells' Gram matrix weighted by H between their rows,
+        summed into columns."""
+        M = self.val_c.T @ self.val_c
+        M *= H[np.ix_(self.r_c, self.r_c)]
+        return np.add.reduceat(np.add.reduceat(M, self.col_starts, axis=0), self.col_starts, axis=1)
 
 
 def _inv_k(M: np.ndarray, tol: float, method: str) -> np.ndarray:
