@@ -38,6 +38,45 @@ def _current_rss_mb() -> float:
     return float("nan")
 
 
+class _WorkerPeak:
+    """Polls the peak RSS (VmHWM, which starts afresh at exec) of this process's
+    children; ru_maxrss of children would include the parent's pages copied at fork."""
+
+    def __init__(self):
+        import threading
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _children(self) -> list[int]:
+        pids = []
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                pids += [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return pids
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self._children():
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024.0)
+                except OSError:
+                    pass
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
 def one(n: int, workers: int, chunk_rows: int, keep: str | None) -> dict:
     import pandas as pd
     from patentpanel.config import load_config
@@ -56,7 +95,8 @@ def one(n: int, workers: int, chunk_rows: int, keep: str | None) -> dict:
     out = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bench_sim_"))
     try:
         t1 = time.perf_counter()
-        bad = render(plan, ents, out, cfg, seed=1, chunk_rows=chunk_rows, workers=workers)
+        with _WorkerPeak() as wp:
+            bad = render(plan, ents, out, cfg, seed=1, chunk_rows=chunk_rows, workers=workers)
         t_render = time.perf_counter() - t1
         files = [p for p in (out / "raw").rglob("*") if p.is_file()]
         size = sum(p.stat().st_size for p in files)
@@ -78,7 +118,7 @@ def one(n: int, workers: int, chunk_rows: int, keep: str | None) -> dict:
             "load_average_1min": round(os.getloadavg()[0], 1),
             "rss_after_plan_mb": round(rss_plan, 1),
             "peak_rss_parent_mb": round(_rss_mb(resource.RUSAGE_SELF), 1),
-            "peak_rss_worker_mb": round(_rss_mb(resource.RUSAGE_CHILDREN), 1),
+            "peak_rss_worker_mb": round(wp.peak_mb, 1),
             "cpu_count": os.cpu_count()}
 
 
