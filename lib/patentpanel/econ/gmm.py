@@ -364,6 +364,13 @@ def _ginv(A: np.ndarray, tol: float, method: str = "invsym") -> tuple[np.ndarray
     ``invsym``: inverse of the kept sub-matrix (see :func:`_sweep_factor`), zeros for
     dropped rows/columns.  ``pinv``: Moore-Penrose (eigenvalue cut at ``tol`` x largest);
     the drop count is then ``n - rank``."""
+    d = np.diag(A)
+    if method == "invsym" and (d > 0).all():  # full rank in order: plain Cholesky inverse
+        s = 1.0 / np.sqrt(d)
+        c, info = _dpotrf(A * s[:, None] * s[None, :], lower=1, clean=1)
+        if info == 0 and (np.diag(c) ** 2 > tol).all():
+            inv, _ = _dpotri(c, lower=1)
+            return _sym_lower(inv) * s[:, None] * s[None, :], 0
     g = _GInverse(A, tol, method)
     return g.inverse(), g.dropped
 
@@ -505,10 +512,27 @@ class GMMResults:
     def __init__(self, **kw: Any):
         self.__dict__.update(kw)
 
+    # pandas objects are built on first use: a placebo loop reads one coefficient
+    @property
+    def params(self) -> pd.Series:
+        if "_params" not in self.__dict__:
+            self._params = pd.Series(self._b, index=self._names, name="param")
+        return self._params
+
+    @property
+    def cov(self) -> pd.DataFrame:
+        if "_cov" not in self.__dict__:
+            self._cov = pd.DataFrame(self._V, index=self._names, columns=self._names)
+        return self._cov
+
+    @property
+    def onestep_params(self) -> pd.Series:
+        return pd.Series(self._b1, index=self._names, name="param")
+
     # --- inference --------------------------------------------------------------------
     @property
     def std_errors(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.cov.values)), index=self.params.index, name="std_error")
+        return pd.Series(np.sqrt(np.diag(self._V)), index=self._names, name="std_error")
 
     @property
     def tstats(self) -> pd.Series:
@@ -734,18 +758,25 @@ class DynamicPanelGMM:
 
     def _make_grid(self):
         df = self.data
-        if df[self.entity].isna().any():
-            raise GMMDataError(f"entity column {self.entity!r} has missing values (row {int(np.flatnonzero(df[self.entity].isna().to_numpy())[0])})")
-        tcol = pd.to_numeric(df[self.time], errors="coerce")
-        if tcol.isna().any():
-            bad = int(np.flatnonzero(tcol.isna().to_numpy())[0])
-            raise GMMDataError(f"time column {self.time!r}: row {bad} has {df[self.time].iloc[bad]!r}, expected an integer period")
+        ent_col = df[self.entity]
+        if ent_col.dtype.kind in "iub":  # integer ids: no missing values, numpy factorization
+            ent_vals = ent_col.to_numpy()
+            uniques, codes = np.unique(ent_vals, return_inverse=True)
+        else:
+            if ent_col.isna().any():
+                raise GMMDataError(f"entity column {self.entity!r} has missing values (row {int(np.flatnonzero(ent_col.isna().to_numpy())[0])})")
+            codes, uniques = pd.factorize(ent_col, sort=True)
+        tcol = df[self.time]
+        if tcol.dtype.kind not in "iuf":
+            tcol = pd.to_numeric(tcol, errors="coerce")
         tv = tcol.to_numpy(dtype=float)
+        if np.isnan(tv).any():
+            bad = int(np.flatnonzero(np.isnan(tv))[0])
+            raise GMMDataError(f"time column {self.time!r}: row {bad} has {df[self.time].iloc[bad]!r}, expected an integer period")
         if np.any(tv != np.round(tv)):
             bad = int(np.flatnonzero(tv != np.round(tv))[0])
             raise GMMDataError(f"time column {self.time!r}: row {bad} has non-integer value {tv[bad]!r}")
         tv = tv.astype(np.int64)
-        codes, uniques = pd.factorize(df[self.entity], sort=True)
         key = codes.astype(np.int64) * (int(tv.max() - tv.min()) + 1) + (tv - tv.min())
         _, first, counts = np.unique(key, return_index=True, return_counts=True)
         if (counts > 1).any():
@@ -1134,13 +1165,12 @@ class DynamicPanelGMM:
         k = X.shape[1]
         if k <= 1:
             return np.ones(k, bool)
-        if self.constant:
-            t = X[:, -1]
-            st = t @ t
-            Xp = X[:, :-1] - np.outer(t, (X[:, :-1].T @ t) / st) if st > 0 else X[:, :-1]
-            keep = _sweep_keep(Xp.T @ Xp, tol)
-            return np.append(keep, True)
-        return _sweep_keep(X.T @ X, tol)
+        G = X.T @ X
+        if self.constant:  # sweep the constant out first: Schur complement on it
+            xt, st = G[:-1, -1], G[-1, -1]
+            Gp = G[:-1, :-1] - np.outer(xt, xt / st) if st > 0 else G[:-1, :-1]
+            return np.append(_sweep_keep(Gp, tol), True)
+        return _sweep_keep(G, tol)
 
     # --- estimation ---------------------------------------------------------------------
     def fit(self, steps: int = 2, robust: bool = True, small: bool = False, h: int = 3,
@@ -1398,12 +1428,10 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     ar = _ar_tests(model, d, ar_order, b, e, Vuse, m2VZXA, sig2, h, robust, onestep_nonrobust, gsum=None)
 
     names = d.index
-    params = pd.Series(b, index=names, name="param")
-    cov = pd.DataFrame(V, index=names, columns=names)
     gmin = int(per_group[per_group > 0].min()) if n_groups else 0
     gmax = int(per_group.max()) if n_groups else 0
     return GMMResults(
-        params=params, cov=cov, nobs=nobs, nobs_stacked=nobs_stacked, n_groups=n_groups,
+        _b=b, _V=V, _names=names, nobs=nobs, nobs_stacked=nobs_stacked, n_groups=n_groups,
         n_instruments=j0, instrument_names=d.inst_names, ar_tests=ar,
         sargan=TestStat(sargan_stat, _chi2_p(sargan_stat, sargan_df), sargan_df),
         hansen=hansen, diff_hansen=diffs, wald=wald, small=small, df_resid=df_resid,
@@ -1411,7 +1439,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         entity=model.entity, time=model.time, transform="orthogonal deviations" if fod else "first differences",
         sigma2=sig2, g_min=gmin, g_max=gmax, dropped=d.dropped, warnings=warn_list,
         instrument_groups=d.group_labels, time_dummies=model.time_dummies, n_clusters=n_clusters,
-        resid=e, onestep_params=pd.Series(b1, index=names),
+        resid=e, _b1=b1,
     )
 
 
