@@ -314,8 +314,12 @@ def test_byte_identical_across_chunks_and_workers(frames, rendered, tmp_path):
     bad2 = render(sub, ents, tmp_path / "a", cfg, chunk_rows=1000, workers=2)
     assert _digest(tmp_path / "a" / "raw") == _digest(raw_dir)
     pd.testing.assert_frame_equal(bad2, bad)
+    stale = tmp_path / "b" / "raw" / "jsonl" / "records_0099.jsonl"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}\n")
     render(plan, ents, tmp_path / "b", {**cfg, "run": {"seed": SEED + 1}}, chunk_rows=500,
            workers=1)
+    assert not stale.exists()       # parts of an earlier run never linger
     other = _digest(tmp_path / "b" / "raw")
     assert other.keys() == _digest(raw_dir).keys()
     assert all(other[k] != v for k, v in _digest(raw_dir).items())

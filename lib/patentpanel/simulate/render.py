@@ -604,6 +604,9 @@ def render(plan: pd.DataFrame, entities: pd.DataFrame, out_dir: str | Path, cfg=
              "ipc_versions": vocab.ipc_versions}
     raw_dir = Path(out_dir) / "raw"
     raw_dir.mkdir(parents=True, exist_ok=True)
+    for pattern in _FILE_PATTERNS.values():     # stale parts of an earlier, larger run
+        for stale in raw_dir.glob(pattern.replace("{part:04d}", "[0-9][0-9][0-9][0-9]")):
+            stale.unlink()
     families = {lay: _Family(raw_dir, lay, settings, codecs[lay]) for lay in LAYOUTS}
     bad: list[tuple[str, int, int, str]] = []
     counts = dict.fromkeys(LAYOUTS, 0)
