@@ -52,6 +52,7 @@ Conventions that follow xtabond2 (and are tested against its published output):
 from __future__ import annotations
 
 import fnmatch
+import functools
 import html
 import logging
 import re
@@ -467,6 +468,42 @@ def _check_finite(name: str, x: np.ndarray) -> np.ndarray:
 def _nan0(x: np.ndarray) -> np.ndarray:
     """Missing values as zeros (columns are checked finite on input)."""
     return np.where(np.isnan(x), 0.0, x)
+
+
+@functools.lru_cache(maxsize=256)
+def _gmm_layout(collapse: bool, level_only: bool, diffed: bool, a: int, b: int, T: int, t_first: int,
+                row_off: int, bnames: tuple[str, ...], times: tuple[int, ...]):
+    """Cells (row, column, base period, variable) and names of a GMM-style group's main
+    block (lags a..b); depends only on the layout, so repeated builds share it."""
+    nv = len(bnames)
+    rr, cc, ss_, vv_, names = [], [], [], [], []
+    ncol = 0
+    eq = "Levels" if level_only else "Diff"
+    for lag in range(a, b + 1):
+        if collapse:
+            for v in range(nv):
+                ts = np.arange(max(t_first, lag), T)
+                ts = ts[ts - lag >= (1 if diffed else 0)]
+                rr.append(ts + row_off)
+                cc.append(np.full(ts.size, ncol))
+                ss_.append(ts - lag)
+                vv_.append(np.full(ts.size, v))
+                names.append(f"{eq} eq: {_lag_name(bnames[v], lag)}")
+                ncol += 1
+        else:
+            s_lo = max(1 if diffed else 0, t_first - lag)
+            ss = np.repeat(np.arange(s_lo, T - lag), nv)
+            vv = np.tile(np.arange(nv), max(T - lag - s_lo, 0))
+            rr.append(ss + lag + row_off)
+            cc.append(ncol + np.arange(ss.size))
+            ss_.append(ss)
+            vv_.append(vv)
+            names += [f"{eq} eq: {_lag_name(bnames[v], lag)}@{times[s]}" for s, v in zip(ss, vv)]
+            ncol += ss.size
+    out = [np.concatenate(x) if x else np.zeros(0, np.intp) for x in (rr, cc, ss_, vv_)]
+    for x in out:
+        x.flags.writeable = False  # shared between builds
+    return (*out, tuple(names))
 
 
 def _lag_rows(a: np.ndarray, m: int) -> np.ndarray:
@@ -1009,31 +1046,11 @@ class DynamicPanelGMM:
             b = lag_max if b is None else min(b, lag_max)
             row_off = T if (level_only and system) else 0
             t_first = 0 if level_only else 1  # transformed row 0 never exists
-            rows, cols_src_t, cols_v, cnames, ncol = [], [], [], [], 0
-            entries_r, entries_c, entries_s, entries_v = [], [], [], []
-            for lag in range(a, b + 1):
-                if g.collapse:
-                    for v in range(nv):
-                        ts = np.arange(max(t_first, lag), T)
-                        ts = ts[ts - lag >= (1 if diffed else 0)]
-                        entries_r.append(ts + row_off)
-                        entries_c.append(np.full(ts.size, ncol))
-                        entries_s.append(ts - lag)
-                        entries_v.append(np.full(ts.size, v))
-                        cnames.append(f"{'Levels' if level_only else 'Diff'} eq: {_lag_name(bnames[v], lag)}")
-                        ncol += 1
-                else:
-                    s_lo = max(1 if diffed else 0, t_first - lag)
-                    ss = np.repeat(np.arange(s_lo, T - lag), nv)
-                    vv = np.tile(np.arange(nv), max(T - lag - s_lo, 0))
-                    entries_r.append(ss + lag + row_off)
-                    entries_c.append(ncol + np.arange(ss.size))
-                    entries_s.append(ss)
-                    entries_v.append(vv)
-                    eq = "Levels" if level_only else "Diff"
-                    cnames += [f"{eq} eq: {_lag_name(bnames[v], lag)}@{times[s]}" for s, v in zip(ss, vv)]
-                    ncol += ss.size
-            n_main = ncol
+            main_r, main_c, main_s, main_v, main_names = _gmm_layout(
+                bool(g.collapse), level_only, diffed, a, b, T, t_first, row_off, tuple(bnames), tuple(times.tolist()))
+            entries_r, entries_c, entries_s, entries_v = [main_r], [main_c], [main_s], [main_v]
+            cnames = list(main_names)
+            ncol = n_main = len(main_names)
             if system and g.equation == "both":
                 dsrc = _nan0(_difference(base))
                 extra_lag = max(a - 1, 0)
@@ -1056,15 +1073,20 @@ class DynamicPanelGMM:
                         cols.append((sp, v, lag_here, sr))
                 if not g.collapse:  # period-major like the main block
                     cols.sort(key=lambda col: (col[0], col[1]))
+                xr, xc, xs, xv = [], [], [], []
                 for _, v, lag_here, sr in cols:
-                    tr = sr + lag_here
-                    entries_r.append(tr + T)
-                    entries_c.append(np.full(tr.size, ncol))
-                    entries_s.append(sr)
-                    entries_v.append(np.full(tr.size, v))
+                    xr.append(sr + lag_here + T)
+                    xc.append(np.full(sr.size, ncol))
+                    xs.append(sr)
+                    xv.append(np.full(sr.size, v))
                     tag = "" if g.collapse else f"@{times[sr[0]] if sr.size else '?'}"
                     cnames.append(f"Levels eq: {_lag_name('D.' + bnames[v], lag_here)}{tag}")
                     ncol += 1
+                if xr:
+                    entries_r.append(np.concatenate(xr))
+                    entries_c.append(np.concatenate(xc))
+                    entries_s.append(np.concatenate(xs))
+                    entries_v.append(np.concatenate(xv))
             if ncol:
                 r = np.concatenate(entries_r)
                 c = np.concatenate(entries_c)
