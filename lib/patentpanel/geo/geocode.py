@@ -19,7 +19,9 @@ changes (莱芜市 -> 济南市, 那曲地区 -> 那曲市). Rules, in order:
    the city is left empty (``ambiguous``) rather than guessed;
 5. a province in 国省代码 that contradicts an inferred (not written) province wins.
 
-``status`` is one of ``resolved`` (city known), ``province_only``, ``ambiguous``,
+``status`` is one of ``resolved`` (city known), ``province_admin`` (a county-level city
+administered by its province, 仙桃: the province is the answer), ``province_only`` (city
+unknown), ``ambiguous``,
 ``placeholder``, ``hmt``, ``foreign``, ``empty``, ``unresolved``.
 """
 from __future__ import annotations
@@ -45,7 +47,7 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 _CITY_SUFFIX = ("市", "地区", "州", "盟")
 _STREET_AFTER = set("路街道巷桥")
 
-STATUSES = ("resolved", "province_only", "ambiguous", "placeholder", "hmt", "foreign",
+STATUSES = ("resolved", "province_admin", "province_only", "ambiguous", "placeholder", "hmt", "foreign",
             "empty", "unresolved")
 OUT_COLUMNS = ("province_code", "city_code", "status")
 
@@ -206,7 +208,7 @@ class Geocoder:
             if len(cands) == 1:
                 city = cands.pop()
                 if city == "":
-                    return (province or self._district_province(dist_name)), None, "province_only"
+                    return (province or self._district_province(dist_name)), None, "province_admin"
                 return city[:2], city, "resolved"
             if province is None:
                 provs = {p for _, p in self.gaz.district_cities.get(dist_name, [])}
@@ -223,7 +225,7 @@ class Geocoder:
             if city is None:
                 city = self.gaz.city_for_code(a6[:4] + "00", city_name)
             elif city == "":
-                return prov, None, "province_only"
+                return prov, None, "province_admin"
         elif not a6.endswith("0000"):
             city = self.gaz.city_for_code(a6, city_name)
         else:
@@ -284,10 +286,11 @@ class Geocoder:
 
 
 def geocode_spark(df, geocoder: Geocoder, address_col: str = "address",
-                  code_col: str = "province_code", prefix: str = "geo_"):
+                  code_col: str = "province_code", prefix: str = "geo_", names: bool = False):
     """Add ``<prefix>province_code``, ``<prefix>city_code``, ``<prefix>status`` to a Spark
     DataFrame. Distinct (address, code) pairs are resolved by ``mapInPandas`` (cpca per
-    Arrow batch) and joined back, so each address is parsed once."""
+    Arrow batch) and joined back, so each address is parsed once. ``names=True`` reads
+    the column as organisation names (:meth:`Geocoder.city_in_names`)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
@@ -299,7 +302,8 @@ def geocode_spark(df, geocoder: Geocoder, address_col: str = "address",
 
     def run(batches: Iterable[pd.DataFrame]):
         for pdf in batches:
-            res = geocoder.geocode(pdf["_a"].tolist(), pdf["_c"].tolist())
+            res = geocoder.city_in_names(pdf["_a"].tolist()) if names else \
+                geocoder.geocode(pdf["_a"].tolist(), pdf["_c"].tolist())
             res.columns = [prefix + c for c in OUT_COLUMNS]
             yield pd.concat([pdf[["_a", "_c"]].reset_index(drop=True), res], axis=1)
 
