@@ -71,7 +71,7 @@ def parse_options(section: dict, layout: str | None = None) -> ParseOptions:
                         utf8_min_share=float(enc.get("utf8_min_share", 0.5)),
                         binary_max_control_share=float(enc.get("binary_max_control_share", 0.1)),
                         min_header_matches=int(section.get("min_header_matches", 3)),
-                        trs_closing_field_share=float(section.get("trs_closing_field_share", 0.9)))
+                        trs_closing_field_share=float(section.get("trs_closing_field_share", 0.5)))
 
 
 def list_inputs(spec: str, patterns: Iterable[str]) -> list[str]:

@@ -92,12 +92,17 @@ def detect_layout(text: str, layouts: Mapping[str, Layout], min_header_matches: 
     if first.startswith("{") or first.startswith("["):
         return Detection("jsonl")
     header = set(csv_header(text))
-    scores = {n: len(header & set(layouts[n].fields)) for n in CSV_LAYOUTS if n in layouts}
+    names = {n: set(layouts[n].fields) for n in CSV_LAYOUTS if n in layouts}
+    scores = {}
+    for n, cols in names.items():
+        others = set().union(*(c for m, c in names.items() if m != n))
+        # (columns matched, columns only this layout has): the second breaks ties
+        scores[n] = (len(header & cols), len((header & cols) - others))
     if scores:
-        best = max(scores, key=lambda n: (scores[n], n == "patsnap"))
-        ranked = sorted(scores.values(), reverse=True)
-        if scores[best] >= min_header_matches and (len(ranked) == 1 or ranked[0] > ranked[1]
-                                                   or best == "patsnap"):
+        ranked = sorted(scores, key=lambda n: scores[n], reverse=True)
+        best = ranked[0]
+        if scores[best][0] >= min_header_matches and (
+                len(ranked) == 1 or scores[best] > scores[ranked[1]]):
             return Detection(best)
     return Detection(None, f"first line {first[:80]!r} is neither a TRS <REC> record, a JSON "
                            f"object nor a CSV header of the incoPat or PatSnap layout")

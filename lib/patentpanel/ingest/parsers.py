@@ -46,7 +46,7 @@ class ParseOptions:
     utf8_min_share: float = 0.5
     binary_max_control_share: float = 0.1
     min_header_matches: int = 3
-    trs_closing_field_share: float = 0.9
+    trs_closing_field_share: float = 0.5
 
 
 @dataclass
