@@ -23,6 +23,7 @@ def test_english_word_boundaries(matcher):
     assert terms(matcher.match("AI-based chips")) == ["ai", "chip"]          # plural accepted
     assert "ai" not in terms(matcher.match("Said apparatus"))
     assert terms(matcher.match("neural networking")) == []                  # not a plural
+    assert terms(matcher.match("AIS receiver")) == []                       # no plural of 'ai'
 
 
 def test_case_and_full_width_folding(matcher):
@@ -54,6 +55,8 @@ def test_positions_refer_to_the_original_text(matcher):
     ("Deep learning based medical image diagnosis method", "diagnosis"),
     ("Reinforcement learning-based scheduling method", None),
     ("Image recognition method using convolutional neural network", "image recognition"),
+    ("System for medical image diagnosis based on deep learning", "diagnosis"),   # generic head
+    ("Method for training a neural network", "neural network"),
     ("用于神经网络计算的人工智能加速芯片", "人工智能加速芯片"),
     ("基于深度学习的医学影像诊断方法", "诊断"),
     ("基于强化学习的调度方法", None),

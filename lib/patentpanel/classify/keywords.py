@@ -26,11 +26,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from .taxonomy import Taxonomy, Term, normalize_term
 
-__all__ = ["Hit", "KeywordMatcher", "HIT_FIELDS", "hit_type", "normalize_text"]
+__all__ = ["Hit", "KeywordMatcher", "HIT_FIELDS", "SUMMARY_FIELDS", "hit_type", "summary_type",
+           "normalize_text"]
 
 log = logging.getLogger("patentpanel.classify.keywords")
 
@@ -113,7 +114,10 @@ class KeywordMatcher:
         self.en_modifier_end = [f" {normalize_term(x)} " for x in hr.get("en_modifier_end", [])]
         self.zh_modifier_end = list(hr.get("zh_modifier_end", []))
         self.fingerprint = fingerprint or str(hash(tuple(self.keys)))
-        self._edge = [(_is_alnum_ascii(k[0]), _is_alnum_ascii(k[-1]), t.lang == "en")
+        # (check left edge, check right edge, plural allowed): plural s/es only for English
+        # words longer than 3 letters, so 'ai' does not match 'AIS'
+        self._edge = [(_is_alnum_ascii(k[0]), _is_alnum_ascii(k[-1]),
+                       t.lang == "en" and len(k) > 3 and k[-1].isalpha())
                       for k, t in zip(self.keys, self.terms)]
         self._attrs = [(t.term, t.concept, t.role, t.tier, float(t.weight), t.branch,
                         t.branch_secondary) for t in self.terms]
@@ -133,9 +137,6 @@ class KeywordMatcher:
             a.make_automaton()
             _AUTOMATA[self.fingerprint] = a
         return a
-
-    def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items()}
 
     # ---- one field --------------------------------------------------------------------
     def _scan(self, text: str | None, head: bool = False) -> tuple[list[tuple[int, int, int]], int | None]:
@@ -181,14 +182,29 @@ class KeywordMatcher:
                     lo = max(lo, p + len(marker))
         else:
             padded = f" {norm} "              # padded index p is text index p - 1
-            ends = [p for p in (padded.find(m) for m in self.en_head_end) if p >= 0]
-            window = min(ends) if ends else len(padded)
+            ends = sorted((p, m) for p, m in ((padded.find(m), m) for m in self.en_head_end) if p >= 0)
+            window = ends[0][0] if ends else len(padded)
             if ends:
                 hi = window - 1               # text index of the space before the marker word
             for marker in self.en_modifier_end:
                 p = padded.rfind(marker, 0, window)
                 if p >= 0:
                     lo = max(lo, p + len(marker) - 1)
+            best = self._last_tier_hit(hits, lo, hi)
+            if best is None and ends:
+                # a generic head ("Method for X", "System for X based on Y"): the
+                # function is named by the complement, up to the next marker
+                p, m = ends[0]
+                lo2 = p + len(m) - 1
+                later = [q for q, _ in ends if q > p] + [padded.find(x, p + len(m) - 1)
+                                                         for x in self.en_head_end]
+                later = [q for q in later if q >= p + len(m) - 1]
+                hi2 = (min(later) - 1) if later else len(norm)
+                best = self._last_tier_hit(hits, lo2, hi2)
+            return best
+        return self._last_tier_hit(hits, lo, hi)
+
+    def _last_tier_hit(self, hits, lo: int, hi: int) -> int | None:
         best = None
         for k, (s, e, i) in enumerate(hits):
             if self._attrs[i][3] and s >= lo and e <= hi:
@@ -328,12 +344,3 @@ def _arrow_summary_types():
     simple = {"double": pa.float64(), "string": pa.string(), "boolean": pa.bool_(),
               "array<string>": pa.list_(pa.string())}
     return [(f, simple[t]) for f, t in SUMMARY_FIELDS]
-
-
-def terms_in(hits: Iterable[Hit]) -> list[str]:
-    """Distinct matched terms in order of first appearance."""
-    seen: list[str] = []
-    for h in hits:
-        if h.term not in seen:
-            seen.append(h.term)
-    return seen
