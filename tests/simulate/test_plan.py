@@ -1,0 +1,62 @@
+"""Plan: chunking invariance, unique serials, distinct applicants, messiness rates, topics."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from patentpanel.simulate.plan import LAYOUTS, iter_plan
+
+
+def test_chunking_does_not_change_rows(small):
+    world, ent, plan, ids = small
+    whole = next(iter_plan(world, ent, chunk_years=len(world.years)))
+    pd.testing.assert_frame_equal(whole.frame, plan)
+    assert np.array_equal(whole.applicants, ids)
+    assert np.array_equal(plan["app_id"].to_numpy(), np.arange(len(plan)))
+
+
+def test_serials_unique_within_year_and_digit(small):
+    plan = small[2]
+    assert not plan.duplicated(["app_year", "type_digit", "serial"]).any()
+    assert plan["serial"].between(1, 9_999_999).all()
+    td = plan.groupby("patent_type")["type_digit"].unique()
+    assert set(td["invention"]) <= {1, 8} and set(td["utility"]) <= {2, 9} and set(td["design"]) == {3}
+
+
+def test_applicants_distinct_and_first_matches_list(small):
+    _, _, plan, ids = small
+    v = np.where(ids >= 0, ids, -np.arange(1, ids.shape[1] + 1)[None, :])
+    s = np.sort(v, axis=1)
+    assert not (np.diff(s, axis=1) == 0).any()
+    firsts = np.array([x[0] for x in plan["applicant_ids"].head(500)])
+    assert np.array_equal(firsts, ids[:500, 0])
+
+
+def test_messiness_rates_match_config(small):
+    world, _, plan, _ = small
+    ms = world.spec.p["messiness"]
+    n = len(plan)
+    for reason, rate in ms["corruption"].items():
+        obs = (plan["corruption"] == reason).sum()
+        assert abs(obs - rate * n) < 5 * np.sqrt(rate * n) + 2, (reason, obs, rate * n)
+    bad = plan["corruption"].notna()
+    assert (plan.loc[bad, "n_publications"] == 1).all()
+    inv = (plan["patent_type"] == "invention") & ~bad
+    p = ms["duplicate_inventions"]
+    obs = (plan.loc[inv, "n_publications"] == 2).mean()
+    assert abs(obs - p) < 5 * np.sqrt(p * (1 - p) / inv.sum())
+    for reason, allowed in ms["corruption_layouts"].items():
+        assert set(plan.loc[plan["corruption"] == reason, "layout"]) <= set(allowed)
+    assert set(plan["layout"]) <= set(LAYOUTS)
+
+
+def test_topics_consistent_with_labels(small):
+    world, _, plan, _ = small
+    with open(world.spec.path(world.spec.p["content"]["topics"]), encoding="utf-8") as fh:
+        topics = yaml.safe_load(fh)["topics"]
+    t = plan["topic"].map(lambda x: topics[x]["tier"])
+    assert (t.fillna("none") == plan["tier"].fillna("none")).all()
+    ok = [pt in topics[tp]["patent_types"] for tp, pt in zip(plan["topic"], plan["patent_type"])]
+    assert all(ok)
+    assert plan.loc[~plan["is_ai"], "tier"].isna().all()
