@@ -127,7 +127,8 @@ class SerialRunner:
 
 def _partition_fn(bc, acc):
     def run_partition(ids):
-        task, payload = bc.value
+        import pickle
+        task, payload = pickle.loads(bc.value)
         yield from run_block(task, payload, ids, acc.add)
     return run_partition
 
@@ -168,7 +169,10 @@ class SparkRunner:
         # new worker daemon, so this takes effect for the tasks below (also in local mode).
         for var in THREAD_ENV:
             sc.environment[var] = "1"
-        bc = sc.broadcast((task, payload))
+        # cloudpickle (broadcasts use plain pickle): tasks defined in __main__ or as
+        # closures work too; the bytes are unpickled once per block
+        from pyspark import cloudpickle
+        bc = sc.broadcast(cloudpickle.dumps((task, payload)))
         acc = sc.accumulator(0)
         parts = self.n_partitions(n)
         stop = threading.Event()

@@ -263,10 +263,16 @@ class _Payload:
 
 def mc_replication(r: int, p: _Payload) -> list[dict]:
     """Simulate panel ``r`` and estimate it with every estimator (one row per term)."""
-    data = p.dgp.simulate(replication_rng(p.seed, PURPOSE, r))
+    try:
+        data = p.dgp.simulate(replication_rng(p.seed, PURPOSE, r))
+        sim_error = None
+    except Exception as exc:  # counted against every estimator, never dropped
+        data, sim_error = None, f"simulation failed: {type(exc).__name__}: {exc}"
     rows = []
     for est, spec in p.estimators:
         try:
+            if sim_error:
+                raise RuntimeError(sim_error)
             b, se, crit = _estimate(est, spec, data, p.level)
             for term in p.terms:
                 ok = term in b.index and np.isfinite(b[term]) and np.isfinite(se[term])
