@@ -46,7 +46,7 @@ def with_app_no(df: DataFrame, raw: str = "app_no_raw") -> DataFrame:
     df = (df.withColumn("_ok", F.col("_s").rlike(_APP_NO))
           .withColumn("_digits", F.regexp_extract("_s", _APP_NO, 1))
           .withColumn("_given", F.regexp_extract("_s", _APP_NO, 2)))
-    total = sum(F.substring("_digits", i + 1, 1).cast("int") * w for i, w in enumerate(WEIGHTS))
+    total = sum(F.substring("_digits", i + 1, 1).try_cast("int") * w for i, w in enumerate(WEIGHTS))
     df = df.withColumn("_rem", total % 11)
     expected = F.when(F.col("_rem") == 10, F.lit("X")).otherwise(F.col("_rem").cast("string"))
     error = (F.when(~F.col("_ok") | F.col(raw).isNull(), F.lit(BAD_FORMAT))
@@ -130,7 +130,7 @@ def patent_columns(apps: DataFrame, options: Mapping) -> DataFrame:
                       F.from_json(F.col("ipc"), "array<string>")) \
         .otherwise(F.split(F.coalesce(F.col("ipc"), F.lit("")), r"[;；|,，]"))
     codes = ipc_array_col(F.coalesce(ipc_list, F.array()))
-    main = F.coalesce(normalize_ipc_col(F.col("ipc_main")), F.element_at(codes, 1))
+    main = F.coalesce(normalize_ipc_col(F.col("ipc_main")), F.try_element_at(codes, F.lit(1)))
     return (apps
             .withColumn("_field_type", field_type)
             .withColumn("patent_type_n", F.coalesce(by_digit, F.col("_field_type")))

@@ -109,6 +109,14 @@ class Geocoder:
                 self._names.add_word(name, (name, code))
         self._names.make_automaton()
         self.mainland = gazetteer.mainland_provinces
+        # Organisation names usually open with their city's short name (杭州XX科技有限公司).
+        prov_shorts = {re.sub(r"(省|市|壮族自治区|回族自治区|维吾尔自治区|自治区)$", "", p)
+                       for p in gazetteer.regions["province"]}
+        self._prefix = {sh: code for sh, code in zip(gazetteer.regions["short"],
+                                                     gazetteer.regions["adcode"])
+                        if len(sh) >= 2 and (sh not in prov_shorts or code.endswith("0000"))}
+        self._prefix_lengths = sorted({len(k) for k in self._prefix}, reverse=True)
+        self.name_exceptions = tuple(options.get("name_city_exceptions", ()))
 
     @classmethod
     def from_config(cls, cfg) -> "Geocoder":
@@ -256,14 +264,24 @@ class Geocoder:
 
     # ------------------------------------------------------------------ names
     def city_in_names(self, names: Sequence) -> pd.DataFrame:
-        """Region named inside organisation names (深圳市腾讯... -> 440300). Only a city
-        written in full (深圳市) or a municipality counts: short forms mislead (中山大学 is in
-        Guangzhou, not 中山市), and a bare province (浙江大学) comes back ``province_only``."""
+        """Region named inside organisation names: a 2020 prefecture's short name opening
+        the name (杭州XX科技有限公司 -> 330100; not when the short name is also a province's,
+        吉林/海南), else a city written in full anywhere (XX深圳市...) or a municipality.
+        Names in ``name_city_exceptions`` (中山大学 is in Guangzhou) are never placed by
+        name; a bare province (浙江大学) comes back ``province_only``."""
         texts = [self.normalise(n) for n in names]
         parsed = _cpca().transform(texts, pos_sensitive=True)
         out_p, out_c, out_s = [], [], []
         for text, row in zip(texts, parsed.itertuples(index=False)):
             prov_name, city_name, dist_name, _rest, adcode, p_pos, c_pos, d_pos = row
+            if any(text.startswith(x) for x in self.name_exceptions):
+                out_p.append(None); out_c.append(None); out_s.append("unresolved")
+                continue
+            lead = next((self._prefix[text[:n]] for n in self._prefix_lengths
+                         if text[:n] in self._prefix), None)
+            if lead:
+                out_p.append(lead[:2]); out_c.append(lead); out_s.append("resolved")
+                continue
             if not adcode or not isinstance(adcode, str):
                 out_p.append(None); out_c.append(None); out_s.append("unresolved")
                 continue
