@@ -36,6 +36,8 @@ CORE = [
     "python-igraph>=0.11,<1.1",
     "networkx>=3.3,<3.7",
     "pyahocorasick>=2.1,<3",
+    # one BLAS thread inside Spark tasks (placebo, bootstrap, Monte Carlo replications)
+    "threadpoolctl>=3.5,<4",
 ]
 
 EXTRAS = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,10 @@ def build_session(cfg: Config, app_name: str | None = None, *, test: bool = Fals
         level = "ERROR" if test else sc_cfg["log_level"]
         java_opts = f"-Dlog4j2.configurationFile={_log4j_file(level)}"
         launch.set("spark.driver.memory", sc_cfg["driver_memory"])
+        # Python workers must run this interpreter (the one that has patentpanel and its
+        # dependencies), not whatever `python3` is first on the PATH.
+        if not os.environ.get("PYSPARK_PYTHON"):
+            launch.set("spark.pyspark.python", sys.executable)
         launch.set("spark.driver.extraJavaOptions", java_opts)
         launch.set("spark.executor.extraJavaOptions", java_opts)
     storage, storage_reason = _choose("lake", cfg.get("lake.engine"), DELTA_EXTENSION,
