@@ -521,8 +521,8 @@ def build_world(spec: DGPSpec) -> World:
             lt = co["ti_lag"] * np.log(ti_real[c_ids, ti - 1]) + xb[c_ids, ti] + eta[c_ids] + eps[c_ids, ti]
         tgt = np.exp(lt)
         n_single = np.maximum(np.round(tgt - frac[c_ids, ti]), 0).astype(np.int64)
-        if ti == 0:
-            n_single = np.maximum(n_single, 1)
+        # TI enters in logs: a cluster-year keeps at least one application (tiny runs only)
+        n_single = np.where(frac[c_ids, ti] > 0, n_single, np.maximum(n_single, 1))
         singles_inv[c_ids, ti] = n_single
         ti_target[c_ids, ti] = tgt
         ti_real[c_ids, ti] = frac[c_ids, ti] + n_single
@@ -652,7 +652,8 @@ def build_world(spec: DGPSpec) -> World:
         nonai_elig[filler_regions] *= factor
         diag["filler"] = 0
     else:
-        w = A_tot[filler_regions] * rng.uniform(1.0, 2.5, len(filler_regions)) + 1.0
+        # a floor at the mean volume keeps tiny regions' shares (and LQs) away from noise
+        w = (A_tot[filler_regions] + A_tot[filler_regions].mean()) * rng.uniform(1.0, 2.5, len(filler_regions))
         add_n = deficit / ((1 + ind_rate) * (1 + expected_bad))
         nonai_elig[filler_regions] += (add_n * w / w.sum())[:, None] * g_non[None, :] / T
         diag["filler"] = int(round(add_n))

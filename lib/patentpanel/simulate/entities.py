@@ -77,7 +77,7 @@ def build_entities(spec, regions: pd.DataFrame, located_volume: np.ndarray) -> E
         brand = _brand(rng, voc["brand_chars"], N_org, length)
         ent = np.where(with_city, short, "") + brand + _pick(rng, voc["trades"], N_org) \
             + _pick(rng, voc["enterprise_suffixes"], N_org)
-        uni = short + np.where(rng.random(N_org) < 0.5, "", brand) + _pick(rng, voc["university_kinds"], N_org)
+        uni = short + np.where((rng.random(N_org) < 0.5) & (length == 2), "", brand) + _pick(rng, voc["university_kinds"], N_org)
         form = _pick(rng, voc["institute_forms"], N_org)
         field = _pick(rng, voc["institute_fields"], N_org)
         inst = np.array([f.format(city=c, field=fl + (b if length > 2 else ""), province=p_)

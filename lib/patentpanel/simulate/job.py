@@ -240,6 +240,8 @@ def check_study1(s1: pd.DataFrame, p1: dict) -> dict:
     if len(d) < len(xs) + 2:
         return {"n": int(len(d))}
     X = np.column_stack([d[xs].to_numpy(float), np.ones(len(d))])
+    if not (np.isfinite(X).all() and np.isfinite(d["ln_ti"]).all()):
+        return {"n": int(len(d)), "skipped": "non-finite values"}
     yo = d["ln_ti"].to_numpy() - d["eta"].to_numpy()
     bo = np.linalg.lstsq(X, yo, rcond=None)[0]
     bp = np.linalg.lstsq(X, d["ln_ti"].to_numpy(), rcond=None)[0]
@@ -269,6 +271,10 @@ def check_study2(s2: pd.DataFrame) -> dict:
     y = _twoway(d, ["innovation"]).ravel()
     X = _twoway(d, xs + ctrl)
     Z = _twoway(d, zs + ctrl)
+    if not (np.isfinite(y).all() and np.isfinite(X).all() and np.isfinite(Z).all()):
+        # tiny runs: a tier with no patents at all has no min-max scale (LAPACK may not
+        # return on NaN input, so never call it with one)
+        return {"n": int(len(d)), "skipped": "non-finite tier or innovation values"}
     b_fe = np.linalg.lstsq(X, y, rcond=None)[0]
     Xh = Z @ np.linalg.lstsq(Z, X, rcond=None)[0]
     b_iv = np.linalg.lstsq(Xh, y, rcond=None)[0]
