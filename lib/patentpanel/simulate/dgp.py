@@ -645,7 +645,7 @@ def build_world(spec: DGPSpec) -> World:
         # scale down non-AI of the filler regions (raises their LQ; bounded)
         cur = nonai_elig[filler_regions].sum() * (1 + ind_rate) * (1 + expected_bad)
         factor = max((cur + deficit) / cur, 0.0) if cur > 0 else 0.0
-        if factor < 0.5 and not spec.p.get("_debug"):
+        if factor < 0.5:
             raise ValueError(f"simulate: the configured shares need about {int(total_expected)} "
                              f"applications but records={spec.records}; lower "
                              "simulate.volume.ai_fraction or the AI shares")
@@ -698,7 +698,7 @@ def build_world(spec: DGPSpec) -> World:
         adjust = np.floor(diff * share).astype(np.int64)
         adjust[0] += diff - adjust.sum()
         new = cells_df.loc[order, "n_ok"].to_numpy() + adjust
-        if (new < 0).any() and not spec.p.get("_debug"):
+        if (new < 0).any():
             raise ValueError(f"simulate: cannot reach records={spec.records} exactly "
                              f"(generated {total}); lower simulate.volume.ai_fraction")
         cells_df.loc[order, "n_ok"] = new
