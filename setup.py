@@ -36,6 +36,16 @@ CORE = [
     "python-igraph>=0.11,<1.1",
     "networkx>=3.3,<3.7",
     "pyahocorasick>=2.1,<3",
+    # address -> region (2016-2021 division data, MIT); it imports pkg_resources, which
+    # setuptools 81 removed
+    "cpca==0.5.5",
+    "setuptools<81",
+    # traditional -> simplified applicant names and addresses
+    "opencc>=1.1,<2",
+    # review spreadsheets (XLSX), report tables (DOCX), figures
+    "openpyxl>=3.1,<4",
+    "python-docx>=1.1,<2",
+    "matplotlib>=3.8,<4",
     # one BLAS thread inside Spark tasks (placebo, bootstrap, Monte Carlo replications)
     "threadpoolctl>=3.5,<4",
 ]
