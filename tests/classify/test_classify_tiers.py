@@ -146,7 +146,9 @@ def test_weak_evidence(spark, toy):
         ("abstract", 2020, "a device", "smart alpha", []),         # only in the abstract
         ("alone", 2020, "smart device", None, [])])                # weak marker without context
     assert (got["title"]["is_ai"], got["title"]["ambiguous"]) == (True, False)
-    assert (got["abstract"]["is_ai"], got["abstract"]["ambiguity_reason"]) == (True, "weak_evidence")
+    # weak marker + context only in the abstract: not AI without a code, flagged for review
+    assert (got["abstract"]["is_ai"], got["abstract"]["ambiguity_reason"],
+            got["abstract"]["ambiguous"]) == (False, "weak_evidence", True)
     assert got["alone"]["is_ai"] is False
 
 
@@ -175,16 +177,17 @@ def test_is_ai_rules_and_generic_digital(spark, taxonomy):
                               "ipc_broad_weak": False, "both": True, "none": False, "digital_text": False}
     assert out["either"] == {k: out["ipc"][k] or out["keyword"][k] for k in out["ipc"]}
     assert out["both"] == {k: out["ipc"][k] and out["keyword"][k] for k in out["ipc"]}
-    # combined: codes count unless the patent is generic-digital (no AI word, broad code only)
+    # combined: codes count unless the patent is generic-digital (broad codes only and no
+    # strong or title-supported AI wording; a bare 智能 does not clear it)
     assert out["combined"] == {"kw": True, "ipc_specific": True, "ipc_broad_digital": False,
-                               "ipc_broad_weak": True, "both": True, "none": False,
+                               "ipc_broad_weak": False, "both": True, "none": False,
                                "digital_text": False}
     g = {k: r["generic_digital"] for k, r in combined.items()}
     assert g == {"kw": False, "ipc_specific": False, "ipc_broad_digital": True,
-                 "ipc_broad_weak": False, "both": False, "none": False, "digital_text": True}
+                 "ipc_broad_weak": True, "both": False, "none": False, "digital_text": True}
     b = {k: r["ai_basis"] for k, r in combined.items()}
     assert b == {"kw": "keyword", "ipc_specific": "ipc", "ipc_broad_digital": "none",
-                 "ipc_broad_weak": "ipc", "both": "both", "none": "none", "digital_text": "none"}
+                 "ipc_broad_weak": "none", "both": "both", "none": "none", "digital_text": "none"}
     assert combined["ipc_specific"]["ambiguity_reason"] == "ipc_only"     # recorded, not flagged
     assert combined["ipc_specific"]["ambiguous"] is False
     assert "weak_evidence" in combined["ipc_broad_weak"]["ambiguity_reason"]

@@ -139,11 +139,11 @@ class KeywordMatcher:
         return a
 
     # ---- one field --------------------------------------------------------------------
-    def _scan(self, text: str | None, head: bool = False) -> tuple[list[tuple[int, int, int]], int | None]:
+    def _scan(self, text: str | None, head: bool = False):
         """Hits as (start, end, term index) in original coordinates, boundary-checked,
         nested hits removed, sorted by start; and (if ``head``) the index of the head hit."""
         if not text:
-            return [], None
+            return [], None, None
         norm, index = normalize_text(text)
         n = len(norm)
         raw = []
@@ -166,43 +166,47 @@ class KeywordMatcher:
                 continue                      # inside an earlier, longer (or equal-start) hit
             kept.append(h)
             max_end = h[1]
-        head_at = self._head(norm, kept) if head and kept else None
+        head_at, seg = self._head(norm, kept) if head and kept else (None, None)
         if index is not None:
             kept = [(index[s], index[e - 1] + 1, i) for s, e, i in kept]
-        return kept, head_at
+            if seg is not None:
+                lo, hi = seg
+                seg = (index[lo] if lo < len(index) else len(text), index[hi - 1] + 1 if hi > 0 else 0)
+        return kept, head_at, seg
 
-    def _head(self, norm: str, hits: list[tuple[int, int, int]]) -> int | None:
-        """Index into ``hits`` of the head term: the last tier term inside the head segment
-        (normalised-text coordinates)."""
+    def _head(self, norm: str, hits: list[tuple[int, int, int]]):
+        """(index into ``hits`` of the head term or None, head segment (lo, hi)) in
+        normalised-text coordinates. Title hits outside the head segment are modifiers
+        (the means: 基于X的..., X-based ..., ... for X)."""
         lo, hi = 0, len(norm)
         if _CJK.search(norm):
             for marker in self.zh_modifier_end:
                 p = norm.rfind(marker)
                 if p >= 0:
                     lo = max(lo, p + len(marker))
-        else:
-            padded = f" {norm} "              # padded index p is text index p - 1
-            ends = sorted((p, m) for p, m in ((padded.find(m), m) for m in self.en_head_end) if p >= 0)
-            window = ends[0][0] if ends else len(padded)
-            if ends:
-                hi = window - 1               # text index of the space before the marker word
-            for marker in self.en_modifier_end:
-                p = padded.rfind(marker, 0, window)
-                if p >= 0:
-                    lo = max(lo, p + len(marker) - 1)
-            best = self._last_tier_hit(hits, lo, hi)
-            if best is None and ends:
-                # a generic head ("Method for X", "System for X based on Y"): the
-                # function is named by the complement, up to the next marker
-                p, m = ends[0]
-                lo2 = p + len(m) - 1
-                later = [q for q, _ in ends if q > p] + [padded.find(x, p + len(m) - 1)
-                                                         for x in self.en_head_end]
-                later = [q for q in later if q >= p + len(m) - 1]
-                hi2 = (min(later) - 1) if later else len(norm)
-                best = self._last_tier_hit(hits, lo2, hi2)
-            return best
-        return self._last_tier_hit(hits, lo, hi)
+            return self._last_tier_hit(hits, lo, hi), (lo, hi)
+        padded = f" {norm} "                  # padded index p is text index p - 1
+        ends = sorted((p, m) for p, m in ((padded.find(m), m) for m in self.en_head_end) if p >= 0)
+        window = ends[0][0] if ends else len(padded)
+        if ends:
+            hi = window - 1                   # text index of the space before the marker word
+        for marker in self.en_modifier_end:
+            p = padded.rfind(marker, 0, window)
+            if p >= 0:
+                lo = max(lo, p + len(marker) - 1)
+        best = self._last_tier_hit(hits, lo, hi)
+        if best is None and ends:
+            # a generic head ("Method for X", "System for X based on Y"): the function is
+            # named by the complement, up to the next marker
+            p, m = ends[0]
+            lo2 = p + len(m) - 1
+            later = [padded.find(x, lo2) for x in self.en_head_end]
+            later = [q for q in later if q >= lo2]
+            hi2 = (min(later) - 1) if later else len(norm)
+            best2 = self._last_tier_hit(hits, lo2, hi2)
+            if best2 is not None:
+                return best2, (lo2, hi2)
+        return best, (lo, hi)
 
     def _last_tier_hit(self, hits, lo: int, hi: int) -> int | None:
         best = None
@@ -215,7 +219,7 @@ class KeywordMatcher:
         """All hits of one record: title hits first, then abstract hits, each by position."""
         out: list[Hit] = []
         for field_name, text in (("title", title), ("abstract", abstract)):
-            hits, head = self._scan(text, head=field_name == "title")
+            hits, head, _ = self._scan(text, head=field_name == "title")
             for k, (s, e, i) in enumerate(hits):
                 term, concept, role, tier, weight, branch, branch2 = self._attrs[i]
                 out.append(Hit(term, concept, field_name, s, e, role, tier, weight,
@@ -237,13 +241,14 @@ class KeywordMatcher:
             seen: dict[str, int] = {}          # term -> 0 title / 1 abstract (first field)
             sums = {("title", t): 0.0 for t in _TIERS}
             sums.update({("abstract", t): 0.0 for t in _TIERS})
+            sums.update({("modifier", t): 0.0 for t in _TIERS})
             roles: set[tuple[str, str]] = set()
             digital_ctx = False
             head_tier = None
             best = None                        # (title first, weight, -start) -> branch
             terms: list[str] = []
             for field_name, text in (("title", title), ("abstract", abstract)):
-                hits, head = self._scan(text, head=field_name == "title")
+                hits, head, seg = self._scan(text, head=field_name == "title")
                 for k, (s, e, i) in enumerate(hits):
                     term, concept, role, tier, weight, branch, branch2 = attrs[i]
                     c_term.append(term); c_concept.append(concept); c_field.append(field_name)
@@ -259,7 +264,13 @@ class KeywordMatcher:
                         seen[term] = 1
                         terms.append(term)
                         if tier:
-                            sums[(field_name, tier)] += weight
+                            part = field_name
+                            if seg is not None and not (s >= seg[0] and e <= seg[1]):
+                                part = "modifier"
+                            if part == "abstract":   # presence, not frequency: max per tier
+                                sums[(part, tier)] = max(sums[(part, tier)], weight)
+                            else:
+                                sums[(part, tier)] += weight
                     if branch is not None:
                         key = (field_name == "title", weight, -s)
                         if best is None or key > best[0]:
@@ -269,6 +280,7 @@ class KeywordMatcher:
             for t in _TIERS:
                 summ[f"title_{t}"].append(sums[("title", t)])
                 summ[f"abstract_{t}"].append(sums[("abstract", t)])
+                summ[f"modifier_{t}"].append(sums[("modifier", t)])
             summ["head_tier"].append(head_tier)
             summ["has_ai"].append(("ai", "title") in roles or ("ai", "abstract") in roles)
             summ["has_weak"].append(("weak", "title") in roles or ("weak", "abstract") in roles)
@@ -325,7 +337,8 @@ class KeywordMatcher:
 
 _TIERS = ("FT", "CT", "GPT")
 SUMMARY_FIELDS = (
-    *[(f"title_{t}", "double") for t in _TIERS], *[(f"abstract_{t}", "double") for t in _TIERS],
+    *[(f"title_{t}", "double") for t in _TIERS], *[(f"modifier_{t}", "double") for t in _TIERS],
+    *[(f"abstract_{t}", "double") for t in _TIERS],
     ("head_tier", "string"), ("has_ai", "boolean"), ("has_weak", "boolean"),
     ("has_context", "boolean"), ("weak_and_context_in_title", "boolean"),
     ("has_digital", "boolean"), ("branch", "string"), ("branch_secondary", "string"),

@@ -7,11 +7,13 @@ Evidence
 * ``kw_strong``: a term of role ``ai`` (identifies AI on its own).
 * ``kw_supported``: a ``weak`` marker (智能, intelligent, smart ...) and a ``context`` term
   both in the title ("智能医学影像诊断系统").
-* ``is_ai_kw`` = kw_strong or (weak marker and context term anywhere).
+* ``is_ai_kw`` = kw_strong or kw_supported. A weak marker with context elsewhere (the
+  abstract) is only *weak evidence* (A3: retained only if codes support it).
 * ``is_ai_ipc``: a code in the enabled AI code groups; ``ipc_specific``: one of them is
   marked ``specific`` (G06N3, G06N5 ...), not ``broad`` (G06F9/44, G06F3/01 ...).
-* ``generic_digital`` (A5): no AI marker in the text, no specific AI code, but digital
-  signals (a broad AI code, a generic-digital term, or an FT/CT context term).
+* ``generic_digital`` (A5): neither strong nor title-supported AI wording, no specific AI
+  code, but digital signals (a broad AI code, a generic-digital term, or an FT/CT context
+  term). A bare 智能/smart does not clear the suspicion ("智能化软件测试方法").
 
 ``is_ai`` by ``is_ai_rule``: ``ipc`` = is_ai_ipc (study 1); ``keyword`` = is_ai_kw;
 ``either``; ``both``; ``combined`` = is_ai_kw or (is_ai_ipc and not generic_digital)
@@ -22,9 +24,15 @@ Dominant-function score
 For tier t, over *distinct* terms (a term counts once, in its best field; frequency is
 ignored, as A4 asks):
 
-    S_t = title_weight * sum(w_term: title terms of t) + abstract_weight * sum(w_term:
-          abstract-only terms of t) + head_bonus * [title head term has tier t]
+    S_t = title_weight * (sum(w: head-segment title terms of t)
+                          + modifier_weight * sum(w: modifier title terms of t))
+          + abstract_weight * max(w: abstract-only terms of t)
+          + head_bonus * [title head term has tier t]
           + ipc_anchor_weight * [a code lies in t's IPC anchors]
+
+Modifier terms are the title's means ("基于X的Y", "X-based Y", "Y for X": X), discounted
+because the dominant function is Y; abstracts count by presence (max weight per tier),
+since application abstracts routinely list several techniques.
 
 Decision order (precedence): highest S_t; on equal S_t the higher title part
 (title terms + head); then the IPC anchor; then ``tie_order`` (default FT > GPT > CT:
@@ -34,7 +42,8 @@ contribution). Scores are rounded to 1e-9 before comparing.
 Ambiguity reasons (all recorded; those in ``flag`` set ``ambiguous``): ``tier_tie``
 (top two S_t equal, resolved by the order above), ``low_margin`` ((top - second) / top
 below ``min_margin_ratio``), ``no_tier_signal`` (AI but all S_t = 0; tier =
-``fallback_tier``), ``weak_evidence`` (AI only through weak markers or broad codes),
+``fallback_tier``), ``weak_evidence`` (a weak marker with context or an AI code, but no
+strong word, no title support and no specific code: borderline, AI or not),
 ``ipc_only`` (AI only through codes, no AI word in the text).
 """
 from __future__ import annotations
@@ -57,6 +66,7 @@ class TierSettings:
     title_weight: float = 3.0
     abstract_weight: float = 1.0
     head_bonus: float = 2.0
+    modifier_weight: float = 0.5
     ipc_anchor_weight: float = 2.0
     tie_order: tuple[str, ...] = ("FT", "GPT", "CT")
     fallback_tier: str | None = "CT"
@@ -79,7 +89,7 @@ class TierSettings:
         if bad:
             raise ConfigError(f"classify.ambiguity.flag: unknown reasons {bad}; expected some "
                               f"of {list(AMBIGUITY_REASONS)}")
-        for k in ("title_weight", "abstract_weight", "head_bonus", "ipc_anchor_weight",
+        for k in ("title_weight", "abstract_weight", "head_bonus", "modifier_weight", "ipc_anchor_weight",
                   "min_margin_ratio"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"classify: {k} must be >= 0, got {getattr(self, k)}")
@@ -92,6 +102,7 @@ class TierSettings:
                    title_weight=float(s["title_weight"]),
                    abstract_weight=float(s["abstract_weight"]),
                    head_bonus=float(s["head_bonus"]),
+                   modifier_weight=float(s["modifier_weight"]),
                    ipc_anchor_weight=float(s["ipc_anchor_weight"]),
                    tie_order=tuple(s["tie_order"]), fallback_tier=s.get("fallback_tier"),
                    min_margin_ratio=float(a["min_margin_ratio"]), flag=tuple(a["flag"]))
@@ -115,7 +126,9 @@ def score_tiers(df, settings: TierSettings, anchors: Mapping[str, CodeList], *,
     for t in TIERS:
         anchor = anchors[t].any_col(F.col(parsed_codes)).cast("int")
         head = (F.coalesce(k("head_tier"), F.lit("")) == t).cast("double")
-        title_part = F.round(F.lit(s.title_weight) * k(f"title_{t}") + F.lit(s.head_bonus) * head, 9)
+        title_part = F.round(F.lit(s.title_weight) * (k(f"title_{t}")
+                                                      + F.lit(s.modifier_weight) * k(f"modifier_{t}"))
+                             + F.lit(s.head_bonus) * head, 9)
         total = F.round(title_part + F.lit(s.abstract_weight) * k(f"abstract_{t}")
                         + F.lit(s.ipc_anchor_weight) * F.col(f"_A_{t}"), 9)
         out = out.withColumn(f"_A_{t}", anchor).withColumn(f"_T_{t}", title_part) \
@@ -131,9 +144,9 @@ def score_tiers(df, settings: TierSettings, anchors: Mapping[str, CodeList], *,
     strong, weak, ctx = k("has_ai"), k("has_weak"), k("has_context")
     supported = k("weak_and_context_in_title")
     marker = strong | weak
-    out = out.withColumn("is_ai_kw", strong | (weak & ctx)) \
+    out = out.withColumn("is_ai_kw", strong | supported) \
              .withColumn("is_ai_ipc", F.size(F.col(matched_codes)) > 0)
-    out = out.withColumn("generic_digital", ~marker & ~F.col(ipc_specific)
+    out = out.withColumn("generic_digital", ~strong & ~supported & ~F.col(ipc_specific)
                          & (F.col("is_ai_ipc") | k("has_digital")))
     rule = {"ipc": F.col("is_ai_ipc"), "keyword": F.col("is_ai_kw"),
             "either": F.col("is_ai_kw") | F.col("is_ai_ipc"),
@@ -153,7 +166,8 @@ def score_tiers(df, settings: TierSettings, anchors: Mapping[str, CodeList], *,
         F.when(ai & (top > 0) & (second > 0) & (top != second)
                & ((top - second) / top < F.lit(s.min_margin_ratio)), F.lit("low_margin")),
         F.when(ai & (top == 0), F.lit("no_tier_signal")),
-        F.when(ai & ~strong & ~F.col(ipc_specific) & ~supported, F.lit("weak_evidence")),
+        F.when(~strong & ~F.col(ipc_specific) & ~supported & weak & (ctx | F.col("is_ai_ipc")),
+               F.lit("weak_evidence")),
         F.when(ai & ~marker, F.lit("ipc_only")))
     out = out.withColumn("_reasons", F.array_compact(reasons))
     flagged = F.array(*[F.lit(r) for r in s.flag]) if s.flag else F.array().cast("array<string>")
