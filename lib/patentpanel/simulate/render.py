@@ -551,15 +551,16 @@ class _Family:
             self.fh = None
 
 
-def _blocks(plan: pd.DataFrame, pub_serial: np.ndarray, chunk_rows: int) -> Iterable[dict]:
+def _blocks(plan: pd.DataFrame, order: np.ndarray, pub_serial: np.ndarray,
+            chunk_rows: int) -> Iterable[dict]:
     dates = pd.to_datetime(plan["app_date"]).to_numpy("datetime64[D]").astype(np.int64)
     ordinal0 = _dt.date(1970, 1, 1).toordinal()
     for start in range(0, len(plan), chunk_rows):
-        sl = slice(start, start + chunk_rows)
-        part = plan.iloc[sl]
+        rows = order[start:start + chunk_rows]
+        part = plan.iloc[rows]
         block = {c: part[c].tolist() for c in PLAN_COLUMNS if c != "app_date"}
-        block["app_date"] = (dates[sl] + ordinal0).tolist()
-        block["pub_serial"] = pub_serial[sl].tolist()
+        block["app_date"] = (dates[rows] + ordinal0).tolist()
+        block["pub_serial"] = pub_serial[rows].tolist()
         block["applicant_ids"] = [list(map(int, a)) for a in block["applicant_ids"]]
         block["app_year"] = list(map(int, block["app_year"]))
         block["type_digit"] = list(map(int, block["type_digit"]))
@@ -592,9 +593,10 @@ def render(plan: pd.DataFrame, entities: pd.DataFrame, out_dir: str | Path, cfg=
     conf = _conf_dir(cfg)
     vocab = Vocabulary.load(conf / "simulate" / "vocab")
     _validate(plan, entities, vocab)
-    plan = plan.sort_values("app_id", kind="stable").reset_index(drop=True)
     pub_serial = assign_publication_serials(plan["app_year"].to_numpy(), plan["app_date"],
                                             plan["patent_type"].to_numpy(), plan["app_id"])
+    # records go out in app_id order; index the plan rather than copying it sorted
+    order = np.argsort(plan["app_id"].to_numpy(), kind="stable")
     codecs = {"trs": settings["trs_encoding"], "incopat_utf8bom": "utf-8",
               "incopat_gb18030": "gb18030", "patsnap": "utf-8", "jsonl": "utf-8"}
     ent = {c: [("" if _none(v) else str(v)) if c != "entity_id" else int(v)
@@ -621,7 +623,7 @@ def render(plan: pd.DataFrame, entities: pd.DataFrame, out_dir: str | Path, cfg=
                     bad.append((name, idx, app_id, reason))
 
     n_workers = int(settings["workers"] if workers is None else workers)
-    blocks = _blocks(plan, pub_serial, chunk_rows)
+    blocks = _blocks(plan, order, pub_serial, chunk_rows)
     try:
         if n_workers <= 1 or len(plan) <= chunk_rows:
             _init_worker(state)
