@@ -166,9 +166,9 @@ def network_map(edges: pd.DataFrame, clusters: Sequence[str], gazetteer: pd.Data
     leg.set_zorder(5)
     span = f" {years[0]}-{years[1]}" if years else ""
     ax.set_title(title or f"Innovation network containing the AI clusters{span}", loc="left")
-    ax.text(0.01, 0.01, f"{len(codes)} regions, {len(e)} links, {int(w.sum()):,} collaborations; "
-            "node area ~ total collaborations, line width ~ pair collaborations",
-            transform=ax.transAxes, fontsize=7, color="#555")
+    fig.text(0.01, 0.002, f"{len(codes)} regions, {len(e)} links, {int(w.sum()):,} collaborations; "
+             "node area ~ total collaborations of the region, line width ~ collaborations of the pair",
+             fontsize=7, color="#555", ha="left", va="bottom")
     return fig, stem
 
 
@@ -239,42 +239,65 @@ def moderation_plot(params: pd.Series, cov: pd.DataFrame, data: pd.DataFrame, st
 # ----------------------------------------------------------------------------- Fig 5
 @_draw
 def threshold_plot(sensitivity: pd.DataFrame, region_lq: pd.DataFrame, names: Mapping[str, str], stem: Path, *,
-                   main_percentile: float | None = None, title: str = "", show_retained: int = 3) -> tuple:
+                   main_percentile: float | None = None, title: str = "", show_excluded: int = 5,
+                   show_retained: int = 3) -> tuple:
     """Fig 5: the threshold (AI applications) at each percentile, with the innovation
-    scale of the LQ > 1 regions it excludes and of the smallest retained ones."""
+    scale of the LQ > 1 regions nearest to it: the largest ones it excludes (red: at every
+    percentile, orange: at some) and the smallest retained (green)."""
     _need(sensitivity, ["percentile", "threshold", "excluded_codes"], "gold.threshold_sensitivity")
     _need(region_lq, ["city_code", "ai_scale", "lq_gt1"], "gold.region_lq")
     s = sensitivity.sort_values("percentile")
-    fig = _figure(7.0, 4.2)
+    if s.empty:
+        raise FigureError("Fig 5: gold.threshold_sensitivity is empty")
+    lq1 = region_lq[region_lq["lq_gt1"].astype(bool)]
+    sets = [set(map(str, c)) for c in s["excluded_codes"]]
+    ever, always = set().union(*sets), set.intersection(*sets)
+    excl = lq1[lq1["city_code"].astype(str).isin(ever)].sort_values("ai_scale", ascending=False)
+    kept = lq1[~lq1["city_code"].astype(str).isin(ever)].sort_values("ai_scale").head(show_retained)
+    shown = excl.head(show_excluded)
+    fig = _figure(7.6, 4.4)
     ax = fig.add_subplot()
-    ax.plot(s["percentile"], s["threshold"], "-o", color=BLUE, lw=1.8, ms=5, zorder=3, label="threshold")
-    for q, t in zip(s["percentile"], s["threshold"]):
+    qs = s["percentile"].to_numpy(float)
+    ax.plot(qs, s["threshold"], "-o", color=BLUE, lw=1.8, ms=5, zorder=3)
+    for q, t in zip(qs, s["threshold"]):
         ax.annotate(f"{t:,.0f}", (q, t), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=7, color=BLUE)
     if main_percentile is not None:
         ax.axvline(main_percentile, color="#888", lw=0.8, ls=":")
-    lq1 = region_lq[region_lq["lq_gt1"].astype(bool)]
-    ever = set().union(*[set(map(str, c)) for c in s["excluded_codes"]]) if len(s) else set()
-    always = set.intersection(*[set(map(str, c)) for c in s["excluded_codes"]]) if len(s) else set()
-    excl = lq1[lq1["city_code"].astype(str).isin(ever)].sort_values("ai_scale")
-    kept = lq1[~lq1["city_code"].astype(str).isin(ever)].sort_values("ai_scale").head(show_retained)
-    x1 = s["percentile"].max()
-    for rows, col, ls in ((excl, RED, "--"), (kept, GREEN, ":")):
-        for r in rows.itertuples():
-            lab = names.get(str(r.city_code), str(r.city_code))
-            if str(r.city_code) in ever and str(r.city_code) not in always:
-                lab += " (excluded at some percentiles)"
-            ax.axhline(r.ai_scale, color=col, lw=0.9, ls=ls, zorder=1)
-            ax.annotate(f"{lab}: {r.ai_scale:,.0f}", (x1, r.ai_scale), xytext=(4, 0), textcoords="offset points",
-                        va="center", fontsize=7, color=col, annotation_clip=False)
-    ax.set_xticks(s["percentile"], [f"{q:g}" for q in s["percentile"]])
+    lines = [(r.ai_scale, names.get(str(r.city_code), str(r.city_code)),
+              RED if str(r.city_code) in always else ORANGE, "--") for r in shown.itertuples()]
+    lines += [(r.ai_scale, names.get(str(r.city_code), str(r.city_code)), GREEN, ":") for r in kept.itertuples()]
+    vals = [v for v, *_ in lines] + list(s["threshold"])
+    top = 1.12 * max(vals) if vals else 1.0
+    ax.set_ylim(0, top)
+    # labels in a column right of the data, pushed apart so they never overlap
+    gap = 0.045 * top
+    order = sorted(range(len(lines)), key=lambda k: lines[k][0])
+    ys, last = {}, -np.inf
+    for k in order:
+        ys[k] = max(lines[k][0], last + gap)
+        last = ys[k]
+    x1 = qs.max() + 0.6
+    for k, (v, lab, col, ls) in enumerate(lines):
+        ax.plot([qs.min() - 0.4, qs.max() + 0.4], [v, v], color=col, lw=0.9, ls=ls, zorder=1)
+        ax.annotate(f"{lab}: {v:,.0f}", (qs.max() + 0.4, v), xytext=(x1, ys[k]), textcoords="data", va="center",
+                    fontsize=7, color=col, arrowprops={"arrowstyle": "-", "color": col, "lw": 0.5})
+    ax.set_xlim(qs.min() - 0.5, qs.max() + 0.5 + 0.32 * (qs.max() - qs.min() + 1))
+    ax.set_xticks(qs, [f"{q:g}" for q in qs])
     ax.set_xlabel("Percentile of AI applications over all regions")
     ax.set_ylabel("AI applications (window total)")
-    ax.set_ylim(bottom=0)
     from matplotlib.lines import Line2D
-    ax.legend(handles=[Line2D([], [], color=BLUE, marker="o", label="threshold"),
-                       Line2D([], [], color=RED, ls="--", label="LQ > 1, excluded"),
-                       Line2D([], [], color=GREEN, ls=":", label="LQ > 1, smallest retained")],
-              frameon=False, loc="upper left", fontsize=8)
+    handles = [Line2D([], [], color=BLUE, marker="o", label="threshold")]
+    if any(c == RED for _, _, c, _ in lines):
+        handles.append(Line2D([], [], color=RED, ls="--", label="LQ > 1, excluded at every percentile"))
+    if any(c == ORANGE for _, _, c, _ in lines):
+        handles.append(Line2D([], [], color=ORANGE, ls="--", label="LQ > 1, excluded at some percentiles"))
+    if len(kept):
+        handles.append(Line2D([], [], color=GREEN, ls=":", label="LQ > 1, smallest retained"))
+    ax.legend(handles=handles, frameon=False, loc="lower left", fontsize=8)
+    if len(excl) > len(shown):
+        ax.text(0.0, -0.16, f"{len(excl) - len(shown)} further LQ > 1 regions with fewer AI applications "
+                f"(at most {excl['ai_scale'].iloc[len(shown)]:,.0f}) are excluded at every percentile; not drawn.",
+                transform=ax.transAxes, fontsize=7, color="#555")
     ax.set_title(title or "Sensitivity of the cluster set to the scale threshold", loc="left")
     return fig, stem
 
@@ -309,7 +332,8 @@ def placebo_density(summary: Mapping[str, Any], draws: np.ndarray | None, stem: 
              float(np.nanmax(draws)) if draws is not None and len(draws) else -np.inf, real)
     pad = 0.06 * (hi - lo if hi > lo else 1.0)
     ax.set_xlim(lo - pad, hi + pad)
-    ax.set_ylim(bottom=0)
+    top = max(float(np.nanmax(y)) if y.size else 0.0, max((pt.get_height() for pt in ax.patches), default=0.0))
+    ax.set_ylim(0, 1.35 * top if top > 0 else 1.0)
     p = summary.get("p_two_sided")
     info = [f"mean of placebo coefficients {mean:.4f}" if mean is not None and np.isfinite(mean) else None,
             f"two-sided p = {p:.4f}" if p is not None and np.isfinite(p) else None,
@@ -362,7 +386,7 @@ def coefficient_plot(points: Sequence[CoefPoint], stem: Path, *, title: str = ""
         ax.legend(frameon=False, fontsize=8, loc="best")
     ax.set_title(title, loc="left")
     if note:
-        fig.text(0.01, 0.005, note, fontsize=7, color="#555", ha="left", va="bottom")
+        ax.set_title(note, loc="right", fontsize=7, color="#555", fontweight="normal")
     ax.grid(axis="x", color="#eee", lw=0.6)
     ax.set_axisbelow(True)
     return fig, stem

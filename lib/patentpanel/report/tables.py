@@ -146,7 +146,8 @@ class Table:
             if r.kind == "section":
                 lines.append(f"| *{esc(r.label)}* |" + " |" * n)
             else:
-                lines.append("| " + " | ".join([esc(r.label)] + [esc(c.text) for c in r.cells]) + " |")
+                label = "" if r.kind == "paren" else esc(r.label)
+                lines.append("| " + " | ".join([label] + [esc(c.text) for c in r.cells]) + " |")
         if self.notes:
             lines.append("")
             lines += [f"*Notes:* {esc(' '.join(self.notes))}"]
@@ -412,7 +413,7 @@ class ModelColumn:
         f = lambda c: r[c].astype(float)  # noqa: E731
         return cls(name=name or str(rows["model"].iloc[0]), params=f("coef"), se=f("se"),
                    stat=f("stat"), p=f("p"), stat_kind=(kinds.pop() if kinds else "z"), stats=stats,
-                   estimator=str(rows["estimator"].iloc[0]) if "estimator" in rows else "")
+                   estimator=_estimator_name(str(rows["estimator"].iloc[0]) if "estimator" in rows else "", stats))
 
     @classmethod
     def from_result(cls, result: Any, name: str = "") -> "ModelColumn":
@@ -434,7 +435,7 @@ class ModelColumn:
         info = get("model_info") or {}
         return cls(name=name, params=get("params").astype(float), se=get("std_errors").astype(float),
                    stat=get("tstats").astype(float), p=get("pvalues").astype(float), stat_kind=kind,
-                   stats=stats, estimator=str(info.get("estimator", "")))
+                   stats=stats, estimator=_estimator_name(str(info.get("estimator", "")), stats))
 
     def info(self, key: str) -> Any:
         """A fit statistic: ``stats[key]``, else ``stats['model_info'][key]``."""
@@ -452,6 +453,16 @@ class ModelColumn:
 
     def first_stage(self) -> dict[str, dict[str, Any]]:
         return self.stats.get("first_stage") or {}
+
+
+def _estimator_name(raw: str, stats: Mapping[str, Any]) -> str:
+    """xtabond2-style name for the GMM estimators ("system" -> "Two-step System GMM")."""
+    if raw in ("system", "difference"):
+        info = stats.get("model_info") or {}
+        steps = "Two-step" if info.get("steps") == 2 else "One-step"
+        kind = "System GMM (Blundell-Bond)" if raw == "system" else "Difference GMM (Arellano-Bond)"
+        return f"{steps} {kind}"
+    return raw
 
 
 # key -> (label, decimals or "int")
@@ -683,11 +694,16 @@ def _regression_notes(layout: RegressionLayout, used: list[ModelColumn], levels:
         if se_types:
             notes.append("Standard errors: " + "; ".join(se_types) + ".")
         seen = set(notes)
+        warn: dict[str, list[str]] = {}
         for c in used:
             for n in c.stats.get("notes") or []:
                 if n not in seen:
                     seen.add(n)
                     notes.append(n if n.endswith(".") else n + ".")
+            for w in c.stats.get("warnings") or []:
+                warn.setdefault(w, []).append(c.name)
+        for w, models in warn.items():
+            notes.append(f"Warning ({', '.join(dict.fromkeys(models))}): {w}" + ("" if w.endswith(".") else "."))
     notes += layout.notes
     if missing:
         notes.append(f"Not estimated in this run (absent from gold.estimates): {', '.join(missing)}.")
