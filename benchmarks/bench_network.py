@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import time
@@ -102,6 +103,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--landmarks", type=int, default=5)
     args = ap.parse_args()
+    # iterations / rounds of the graph algorithms go to stderr
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("patentpanel.network.graph").setLevel(logging.INFO)
+    load_start = os.getloadavg()[0]
     cfg = load_config(sets=["spark.master=local[2]", "spark.shuffle_partitions=4"])
     regions = pd.read_csv(conf_dir() / "geo" / "regions_2020.csv", dtype={"adcode": str}) \
         .rename(columns={"adcode": "city_code"})
@@ -173,6 +178,9 @@ def main() -> None:
     res["org_giant_component"] = int(comp["count"].max())
     lms = [r.id for r in deg.orderBy("degree", ascending=False).limit(args.landmarks).collect()]
     _, res["org_landmarks_s"] = timed(lambda: g.shortest_paths(lms).count())
+    # the machine is shared: a 1-minute load average well above the core count means
+    # the figures are inflated by other processes
+    res["load_avg_1min_start_end"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]
     spark.stop()
     out = Path(__file__).resolve().parent / "results" / "network.json"
     out.parent.mkdir(exist_ok=True)

@@ -97,6 +97,15 @@ def test_drop_applicant_keeps_mainland_pairs(silver):
         PatentFilter(2011, 2020, non_mainland="keep")
 
 
+def test_null_applicant_type_is_kept(silver):
+    from pyspark.sql import functions as F
+    a, p, ai = silver
+    a2 = a.withColumn("applicant_type", F.when(F.col("name") == "H", None)
+                      .otherwise(F.col("applicant_type")))
+    elig = eligible_applicants(a2, p, ai, PatentFilter(2011, 2020, non_mainland="drop_applicant"))
+    assert "P10" in {r.app_no for r in patent_pairs(elig).collect()}
+
+
 def test_missing_column_is_named(silver):
     a, p, ai = silver
     with pytest.raises(ValueError, match=r"silver.applicants: missing column\(s\) \['city_code'\]"):
@@ -121,7 +130,7 @@ def test_stage_end_to_end(spark, cfg, silver, regions, tmp_path):
     gaz = tmp_path / "regions.csv"
     regions.rename(columns={"city_code": "adcode", "city_name": "name"}).to_csv(gaz, index=False)
     c = cfg.with_overrides(["network.lq.percentile=50", f"network.lq.gazetteer={gaz}",
-                            "network.org_graph.max_iter=8", "network.org_graph.tol=0",
+                            "network.org_graph.max_iter=4", "network.org_graph.tol=0",
                             "network.org_graph.landmarks=1", "graph.engine=dataframe",
                             f"outputs.reports={tmp_path / 'reports'}"])
     store = FakeStore({"silver.applicants": a, "silver.patents": p, "silver.ai_patents": ai})
@@ -133,6 +142,9 @@ def test_stage_end_to_end(spark, cfg, silver, regions, tmp_path):
                       "gold.threshold_sensitivity", "gold.org_graph"}
     assert summary["cooperative_patents"] == 5 and summary["collaborations"] == 7
     assert summary["unlocated_collaborations"] == 1
+    # P1-P10 minus P8 (2010) are in the window: P3 has an individual, P4 is non-mainland
+    assert (summary["patents_in_window"], summary["excluded_individual"],
+            summary["excluded_non_mainland"]) == (9, 1, 1)
     lq = w["gold.region_lq"].set_index("city_code")
     # first applicants: A = BJ 3, SZ 1, SH 2 (6); P = BJ 4 (P5 too), SZ 1, SH 2 (7)
     assert lq.loc[BJ, "lq"] == pytest.approx((3 / 4) / (6 / 7), rel=1e-14)

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 log = logging.getLogger("patentpanel.network.edges")
 
-__all__ = ["PatentFilter", "eligible_applicants", "patent_pairs", "org_edges",
+__all__ = ["PatentFilter", "eligible_applicants", "exclusion_counts", "patent_pairs", "org_edges",
            "region_edges", "collaboration_counts", "require_columns", "WEIGHTINGS"]
 
 WEIGHTINGS = ("count", "newman", "pair_share")
@@ -117,16 +117,31 @@ def eligible_applicants(applicants: DataFrame, patents: DataFrame,
         p = p.where("is_ai")
     a = applicants.select("app_no", "position", F.trim("name").alias("name"),
                           "applicant_type", "city_code")
+    # (a null applicant_type is kept: it is neither individual nor non-mainland)
     if apply_exclusions and spec.non_mainland == "drop_applicant":
-        a = a.where(~F.col("applicant_type").isin("foreign", "hmt"))
+        a = a.where(F.coalesce(~F.col("applicant_type").isin("foreign", "hmt"), F.lit(True)))
     if apply_exclusions and spec.exclude_individual:
         # has_individual already dropped such patents; this also guards inconsistent rows.
-        a = a.where(F.col("applicant_type") != "individual")
+        a = a.where(F.coalesce(F.col("applicant_type") != "individual", F.lit(True)))
     a = a.where(F.col("name").isNotNull() & (F.col("name") != ""))
     first = Window.partitionBy("app_no", "name").orderBy(F.col("position").asc_nulls_last())
     a = (a.withColumn("_rk", F.row_number().over(first)).where("_rk = 1").drop("_rk"))
     return (a.join(p, "app_no", "inner")
             .select("app_no", "app_year", "name", "position", "city_code", "is_ai"))
+
+
+def exclusion_counts(patents: DataFrame, spec: PatentFilter) -> dict[str, int]:
+    """Patents of the window and types, and how many each exclusion removes (a null
+    flag counts as failing: has_individual null -> excluded, all_mainland null ->
+    non-mainland), so that no patent leaves the network silently."""
+    p = patents.where(F.col("app_year").between(spec.start, spec.end)
+                      & F.col("patent_type").isin(list(spec.patent_types)))
+    row = p.agg(F.count("*").alias("patents"),
+                F.sum(F.when(F.coalesce("has_individual", F.lit(True)), 1).otherwise(0)).alias("individual"),
+                F.sum(F.when(~F.coalesce("all_mainland", F.lit(False)), 1).otherwise(0)).alias("non_mainland"),
+                F.sum(F.when(F.col("has_individual").isNull() | F.col("all_mainland").isNull(), 1)
+                      .otherwise(0)).alias("null_flags")).first()
+    return {k: int(row[k] or 0) for k in ("patents", "individual", "non_mainland", "null_flags")}
 
 
 def _pair_weight(weighting: str, k: Column) -> Column:
@@ -168,7 +183,7 @@ def org_edges(pairs: DataFrame) -> DataFrame:
 def region_edges(pairs: DataFrame) -> DataFrame:
     """Region pairs per year: (app_year, region_a, region_b, is_intra, n_collab, weight).
 
-    Pairs with an unlocated end are left out (``unlocated_pairs`` counts them)."""
+    Pairs with an unlocated end are left out (the stage counts and logs them)."""
     located = pairs.where(F.col("region_a").isNotNull() & F.col("region_b").isNotNull())
     ra = F.least("region_a", "region_b")
     rb = F.greatest("region_a", "region_b")
@@ -177,10 +192,6 @@ def region_edges(pairs: DataFrame) -> DataFrame:
             .agg(F.count("*").cast("long").alias("n_collab"), F.sum("weight").alias("weight"))
             .withColumn("is_intra", F.col("region_a") == F.col("region_b"))
             .select("app_year", "region_a", "region_b", "is_intra", "n_collab", "weight"))
-
-
-def unlocated_pairs(pairs: DataFrame) -> int:
-    return pairs.where(F.col("region_a").isNull() | F.col("region_b").isNull()).count()
 
 
 def collaboration_counts(reg_edges: DataFrame) -> DataFrame:

@@ -21,8 +21,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .centrality import CentralitySpec, yearly_centralities
-from .edges import (PatentFilter, collaboration_counts, eligible_applicants, org_edges,
-                    patent_pairs, region_edges)
+from .edges import (PatentFilter, collaboration_counts, eligible_applicants,
+                    exclusion_counts, org_edges, patent_pairs, region_edges)
 from .lq import ClusterIdentification, location_quotients, read_gazetteer, region_applications
 
 log = logging.getLogger("patentpanel.network.job")
@@ -194,10 +194,18 @@ def transform(spark: SparkSession, cfg, applicants: DataFrame, patents: DataFram
         cols = [c.strip().split(" ")[0] for c in _split_schema(schema)]
         return spark.createDataFrame(pdf[cols].astype(object).where(pdf[cols].notna(), None), schema)
 
+    excl = exclusion_counts(patents, spec)
+    if excl["null_flags"]:
+        log.warning("%d patents have a null has_individual/all_mainland flag and are excluded",
+                    excl["null_flags"])
     og = None
     if org_graph and cfg.get("network.org_graph.enabled"):
         og = org_graph_metrics(oe, cfg, graph_engine)
-    summary = {"cooperative_patents": int(stats["patents"]), "collaborations": int(stats["pairs"]),
+    summary = {"patents_in_window": excl["patents"],
+               "excluded_individual": excl["individual"],
+               "excluded_non_mainland": excl["non_mainland"] if spec.non_mainland == "drop_patent" else 0,
+               "excluded_null_flags": excl["null_flags"],
+               "cooperative_patents": int(stats["patents"]), "collaborations": int(stats["pairs"]),
                "unlocated_collaborations": int(stats["unlocated"] or 0),
                "regions_lq_gt1": int(region_lq["lq_gt1"].sum()),
                "potential_clusters": int(region_lq["potential"].sum()),
