@@ -15,6 +15,7 @@ from .tables import TABLE_CSS, Table
 __all__ = ["Artefact", "render_index"]
 
 e = _html.escape
+LONG_TABLE = 40   # rows; longer tables are folded (<details>) on the page
 
 
 @dataclass
@@ -51,6 +52,7 @@ img.fig{max-width:100%;height:auto;border:1px solid #e3e6ea}
 table.meta{border-collapse:collapse;font-size:0.85em}
 table.meta td,table.meta th{border-bottom:1px solid #e1e4e8;padding:3px 10px;text-align:left;vertical-align:top}
 code{font-size:0.9em;background:#f1f3f5;padding:0 3px;border-radius:3px}
+details summary{cursor:pointer;color:#1f4e79;margin:0.3em 0}
 .ok{color:#2e7d32;font-weight:bold}.flag{color:#c0392b;font-weight:bold}
 """
 
@@ -75,7 +77,11 @@ def _card(a: Artefact, base: Path) -> str:
     inputs = ", ".join(f"<code>{e(i)}</code>" for i in a.inputs)
     out.append(f'<div class="files">Files: {" ".join(links)} &middot; inputs: {inputs}</div>')
     if a.kind == "table" and a.table is not None:
-        out.append(a.table.to_html())
+        body = a.table.to_html(caption=False)
+        n = sum(r.kind != "paren" for r in a.table.rows)
+        if n > LONG_TABLE:
+            body = f"<details><summary>Show all {n} rows</summary>\n{body}</details>"
+        out.append(body)
     elif a.kind == "figure" and "png" in a.files:
         out.append(f'<img class="fig" src="{e(_rel(a.files["png"], base))}" alt="{e(a.title)}">')
     for note in a.extra.get("notes", []):

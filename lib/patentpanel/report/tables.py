@@ -212,10 +212,13 @@ class Table:
         return "\n".join(out) + "\n"
 
     # -- HTML
-    def to_html(self, standalone: bool = False) -> str:
+    def to_html(self, standalone: bool = False, caption: bool = True) -> str:
         e = html.escape
         n = self.ncols
-        out = [f'<table class="pp-table" id="{e(self.key)}">', f"<caption>{e(self.title)}</caption>", "<thead>"]
+        out = [f'<table class="pp-table" id="{e(self.key)}-table">']
+        if caption:
+            out.append(f"<caption>{e(self.title)}</caption>")
+        out.append("<thead>")
         for i, h in enumerate(self.header):
             stub = e(self.stub) if i == len(self.header) - 1 else ""
             cells = "".join(f'<th colspan="{s}">{e(lab)}</th>' if s > 1 else f"<th>{e(lab)}</th>"
