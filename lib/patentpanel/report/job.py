@@ -416,11 +416,16 @@ class ReportBuilder:
                 "seconds": round(time.perf_counter() - t0, 2)}
 
     def _remove_stale(self) -> int:
+        """Files in tables/ and figures/ not written now: all of them after a full run; after
+        a run of selected artefacts only those of the selected keys (others are kept)."""
         keep = {p.resolve() for p in self.written}
+        full = set(self.want_tables) == set(FIXED) | set(self.layouts) and set(self.want_figures) == set(FIGURES)
+        mine = set(self.want_tables) | set(self.want_figures) | {"sim_truth"}
         n = 0
         for d in (self.tdir, self.fdir):
             for p in d.iterdir():
-                if p.is_file() and p.resolve() not in keep:
+                stem = p.name.split(".")[0]
+                if p.is_file() and p.resolve() not in keep and (full or stem in mine):
                     p.unlink()
                     n += 1
         return n
