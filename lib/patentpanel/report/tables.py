@@ -675,6 +675,9 @@ def regression_table(layout: RegressionLayout, columns: Mapping[str, ModelColumn
         header.append(layout.headers[:ncol] if layout.headers else [f"({i + 1})" for i in range(ncol)])
 
     notes = _regression_notes(layout, used, levels, missing)
+    if layout.kind == "iv" and any(not c.first_stage() for c in used):
+        notes.append("First-stage instrument coefficients are not stored in gold.estimates for "
+                     f"{', '.join(c.name for c in used if not c.first_stage())}; their columns show the first-stage F only.")
     return Table(key=layout.key, title=layout.title, header=header, rows=rows, notes=notes,
                  description=layout.description, inputs=["gold.estimates"])
 
