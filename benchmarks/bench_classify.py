@@ -16,7 +16,7 @@ non-AI pools. Timed, each forcing full evaluation with the ``noop`` sink:
     .venv/bin/python benchmarks/bench_classify.py [--sizes 100000 600000] [--repeat 1]
                                                   [--builtin-max 100000]
 
-Prints records/s per method and size; writes benchmarks/results/classify.json.
+Prints records/s per method and size; writes benchmarks/results/classify_<sizes>_<methods>.json.
 """
 from __future__ import annotations
 
@@ -145,7 +145,8 @@ def main() -> None:
         spark.stop()
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "classify.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    name = f"classify_{'-'.join(map(str, a.sizes))}_{'-'.join(a.methods)}.json"
+    (out / name).write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
