@@ -1,0 +1,236 @@
+"""Panels against the simulator's truth manifest (small N): every panel value the truth
+defines is compared, counts exactly and transformed values to 1e-12. Two sources:
+
+* ``plan``: silver.patents/applicants/ai_patents built directly from the simulator's
+  plan (the applications as generated, with their applicants' home cities), gold.clusters
+  and gold.centrality from the truth: checks the panels stage alone.
+* ``pipeline``: simulate -> ingest -> clean -> (truth AI labels as silver.ai_patents) ->
+  network -> panels. The truth's labels stand in for the classifier so the comparison
+  checks cleaning, geolocation, networks and panels, not the classifier's accuracy (which
+  the classify stage scores against the same labels). Skips, naming the missing table and
+  the stage's error, while an upstream stage is not available or fails.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from patentpanel.cli import RunContext
+
+N = 20_000
+SEED = 11
+REL = 1e-12
+
+
+def _stage(module: str, ctx, argv=()):
+    mod = importlib.import_module(module)
+    parser = argparse.ArgumentParser()
+    if hasattr(mod, "add_arguments"):
+        mod.add_arguments(parser)
+    return mod.run(ctx, parser.parse_args(list(argv)))
+
+
+def _require(module: str, tables: str):
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        pytest.skip(f"{tables} missing: the stage {module} is not available ({exc})")
+
+
+def _upstream(module: str, tables: str, ctx, argv=()):
+    try:
+        return _stage(module, ctx, argv)
+    except Exception as exc:  # an upstream stage still being built: name what is missing
+        pytest.skip(f"{tables} missing: {module} failed: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _truth(sim):
+    return {n: pd.read_parquet(sim / f"truth/{n}.parquet") for n in
+            ("region_year", "lq", "centrality", "study1_panel", "study2_panel", "policy_counts",
+             "yearbook_truth", "firm_panel")}
+
+
+@pytest.fixture(scope="module")
+def plan_built(spark, engines, cfg, tmp_path_factory):
+    from patentpanel.panels.job import build_panels
+    from patentpanel.simulate.dgp import DGPSpec, build_world
+    from patentpanel.simulate.entities import build_entities
+    from patentpanel.simulate.job import simulate
+    from patentpanel.simulate.plan import iter_plan
+    from patentpanel.simulate.truth import canonical_app_no
+    root = tmp_path_factory.mktemp("plan")
+    sim, lake = root / "sim", root / "lake"
+    c = cfg.with_overrides([f"lake.root={lake}", f"inputs.simulated={sim}"])
+    simulate(c, sim, records=N, seed=SEED, render=False)
+    spec = DGPSpec.from_config(c, records=N, seed=SEED)
+    world = build_world(spec)
+    cells = world.cells
+    located = (cells[cells["region_id"] >= 0].groupby("region_id")["n_ok"].sum()
+               .reindex(range(len(world.regions)), fill_value=0).to_numpy()) / len(world.years)
+    ent = build_entities(spec, world.regions, located).frame
+    kind = ent["kind"].to_numpy(dtype=object)
+    city = ent["city_adcode"].replace("", None).to_numpy(dtype=object)
+    pats, apps, ais = [], [], []
+    for ch in iter_plan(world, build_entities(spec, world.regions, located), 1):
+        f, ids = ch.frame, ch.applicants
+        ok = f["corruption"].isna().to_numpy()
+        f, ids = f[ok].reset_index(drop=True), ids[ok]
+        app_no = canonical_app_no(f["app_year"], f["type_digit"], f["serial"])
+        valid = ids >= 0
+        k = valid.sum(axis=1)
+        kinds = np.where(valid, kind[np.maximum(ids, 0)], None)
+        pats.append(pd.DataFrame({
+            "app_no": app_no, "patent_type": f["patent_type"].to_numpy(), "app_year": f["app_year"].to_numpy(),
+            "pct": np.isin(f["type_digit"].to_numpy(), [8, 9]), "n_applicants": k,
+            "has_individual": (kinds == "individual").any(axis=1),
+            "all_mainland": ~np.isin(kinds, ["foreign", "hmt"]).any(axis=1),
+            "n_publications": f["n_publications"].to_numpy()}))
+        r, j = np.nonzero(valid)
+        apps.append(pd.DataFrame({"app_no": app_no[r], "position": j + 1, "city_code": city[ids[r, j]],
+                                  "share": 1.0 / k[r]}))
+        ais.append(pd.DataFrame({"app_no": app_no, "is_ai": f["is_ai"].to_numpy(bool),
+                                 "is_ai_ipc": f["is_ai"].to_numpy(bool),
+                                 "tier": f["tier"].where(f["is_ai"], None).to_numpy(dtype=object)}))
+    ctx = RunContext(c, _spark=spark, _engines=engines)
+    for name, parts in (("silver.patents", pats), ("silver.applicants", apps), ("silver.ai_patents", ais)):
+        ctx.store.write(spark.createDataFrame(pd.concat(parts, ignore_index=True)), name, mode="overwrite")
+    truth = _truth(sim)
+    lq = truth["lq"].rename(columns={"adcode": "city_code"})
+    ctx.store.write(spark.createDataFrame(lq[["city_code", "cluster"]].rename(columns={"cluster": "is_cluster"})),
+                    "gold.clusters", mode="overwrite")
+    cen = truth["centrality"].rename(columns={"adcode": "city_code", "year": "app_year"})
+    ctx.store.write(spark.createDataFrame(cen[["city_code", "app_year", "nc"]]), "gold.centrality", mode="overwrite")
+    return build_panels(spark, ctx.store, c), truth
+
+
+@pytest.fixture(scope="module")
+def pipeline(spark, engines, cfg, tmp_path_factory):
+    for module, tables in (("patentpanel.simulate.job", "truth manifest"),
+                           ("patentpanel.ingest.job", "bronze.patent_records"),
+                           ("patentpanel.clean.job", "silver.patents, silver.applicants"),
+                           ("patentpanel.network.job", "gold.clusters, gold.centrality")):
+        _require(module, tables)
+    from patentpanel.simulate.job import simulate
+    root = tmp_path_factory.mktemp("e2e")
+    sim, lake = root / "sim", root / "lake"
+    c = cfg.with_overrides([f"lake.root={lake}", f"inputs.simulated={sim}", "inputs.raw="])
+    simulate(c, sim, records=N, seed=SEED)
+    ctx = RunContext(c, _spark=spark, _engines=engines)
+    _upstream("patentpanel.ingest.job", "bronze.patent_records", ctx)
+    _upstream("patentpanel.clean.job", "silver.patents, silver.applicants", ctx)
+    for t in ("silver.patents", "silver.applicants"):
+        if not ctx.store.exists(t):
+            pytest.skip(f"{t} missing: the clean stage did not write it")
+    labels = pd.read_parquet(sim / "truth/applications.parquet", columns=["app_no", "app_year", "is_ai", "tier",
+                                                                          "survives"])
+    labels = labels[labels["survives"]].drop(columns="survives")
+    labels["is_ai_ipc"] = labels["is_ai"]
+    ctx.store.write(spark.createDataFrame(labels), "silver.ai_patents", mode="overwrite")
+    _upstream("patentpanel.network.job", "gold.clusters, gold.centrality", ctx,
+              ["--skip-org-graph", "--skip-export"])
+    for t in ("gold.clusters", "gold.centrality"):
+        if not ctx.store.exists(t):
+            pytest.skip(f"{t} missing: the network stage did not write it")
+    from patentpanel.panels.job import build_panels
+    return build_panels(spark, ctx.store, c), _truth(sim)
+
+
+SOURCES = ["plan_built", "pipeline"]
+
+
+def _close(a, b, what):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    np.testing.assert_allclose(a, b, rtol=REL, atol=REL, err_msg=what)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_clusters_and_cluster_year(source, request):
+    built, truth = request.getfixturevalue(source)
+    f, meta = built["cluster_year"]
+    lq = truth["lq"]
+    assert sorted(f["city_code"].unique()) == sorted(lq.loc[lq["cluster"], "adcode"])
+    k = ["city_code", "year"]
+    ry = truth["region_year"].rename(columns={"adcode": "city_code"})[k + ["ti_fractional"]]
+    m = f.merge(ry, on=k, how="left")
+    _close(m["ti_count"], m["ti_fractional"].fillna(0.0), "ti_count")
+    pc = truth["policy_counts"].rename(columns={"adcode": "city_code", "ip": "t_ip", "ip_city": "t_city",
+                                                "ip_province": "t_prov"})
+    m = f.merge(pc[k + ["t_ip", "t_city", "t_prov"]], on=k, how="left")
+    assert (m["ip_count"] == m["t_ip"]).all() and (m["ip_city"] == m["t_city"]).all()
+    assert (m["ip_province"] == m["t_prov"]).all()
+    cen = truth["centrality"].rename(columns={"adcode": "city_code", "nc": "t_nc"})[k + ["t_nc"]]
+    m = f.merge(cen, on=k, how="left")
+    assert (m["nc_raw"].isna() == m["t_nc"].isna()).all(), "NC present in exactly the truth's network years"
+    _close(m["nc_raw"].dropna(), m["t_nc"].dropna(), "nc_raw")
+    yb = truth["yearbook_truth"].rename(columns={"adcode": "city_code"})
+    m = f.merge(yb, on=k, how="left")
+    for mine, theirs in (("ed_raw", "gdp_per_capita"), ("ic_raw", "road_area_per_capita"),
+                         ("ie_raw", "st_expenditure")):
+        assert (m[mine] == m[theirs]).all(), mine
+    # logged values: the documented rule applied to the truth's raw values; and the
+    # truth's own ln_* where its rule is the same (planted clusters)
+    plus = set(meta["log_plus_one"])
+    for v, raw in (("ti", "ti_count"), ("ip", "ip_count"), ("nc", "nc_raw"), ("ed", "ed_raw")):
+        x = f[raw].astype(float)
+        _close(f[v].dropna(), (np.log1p(x) if v in plus else np.log(x.where(x > 0))).dropna(), v)
+    s1 = truth["study1_panel"].rename(columns={"adcode": "city_code"})
+    s1 = s1[k + ["ln_ti", "ln_ip", "ln_nc", "ln_ed", "ln_ic", "ln_ie", "ip_x_nc_c"]]
+    m = f.merge(s1, on=k, how="inner")
+    assert len(m) > 0
+    for v in ("ed", "ic", "ie", "nc"):
+        _close(m[v].dropna(), m[f"ln_{v}"].dropna(), v)
+    if "ti" not in plus and np.isfinite(m["ln_ti"]).all():
+        _close(m["ti"], m["ln_ti"], "ti vs truth ln_ti")
+    if sorted(f["city_code"].unique()) == sorted(s1["city_code"].unique()):
+        _close(m["ip_x_nc"].dropna(), m["ip_x_nc_c"].dropna(), "ip_x_nc vs truth (centred on 2012-2020)")
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_city120_year(source, request):
+    built, truth = request.getfixturevalue(source)
+    f, meta = built["city120_year"]
+    s2 = truth["study2_panel"].rename(columns={"adcode": "city_code"})
+    assert len(f) == len(s2) == 120 * 12
+    m = f.merge(s2, on=["city_code", "year"], how="inner", suffixes=("", "_t"))
+    assert len(m) == len(f)
+    for c in ("ft_count", "ct_count", "gpt_count"):
+        assert (m[c] == m[f"{c}_t"]).all(), c
+    for c in ("ft", "ct", "gpt"):
+        _close(m[c], m[f"{c}_t"], c)
+    _close(m["population"], m["population_10k"], "population")
+    _close(m["innovation_index"], m["index"], "innovation index")
+    if "_log_innovation" not in meta["log_plus_one"]:
+        _close(m["innovation"], m["innovation_t"], "innovation")
+    for c in ("ecodevelop", "fdi", "open", "eduexp", "indstru", "techlevel"):
+        _close(m[c], m[f"{c}_t"], c)
+    for mine, theirs in (("coastal", "coastal_t"), ("capital", "capital_t"), ("transport", "transport_hub"),
+                         ("cityscale", "city_scale")):
+        assert (m[mine] == m[theirs]).all(), mine
+    ry = truth["region_year"].rename(columns={"adcode": "city_code"})
+    m = f.merge(ry, on=["city_code", "year"])
+    for t in ("invention", "utility", "design"):
+        assert (m[f"{t}_count"] == m[f"all_{t}"]).all(), t
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_firm_year(source, request):
+    built, truth = request.getfixturevalue(source)
+    f, meta = built["firm_year"]
+    fp = truth["firm_panel"]
+    fp["firm_id"] = fp["firm_id"].astype(str)
+    clusters = set(built["cluster_year"][0]["city_code"])
+    keep = fp[fp["complete_firm"] & fp["adcode"].isin(clusters)].drop(columns=["gs"])
+    assert sorted(f["firm_id"].unique()) == sorted(keep["firm_id"].unique())
+    m = f.merge(keep, on=["firm_id", "year"])
+    assert len(m) == len(f)
+    assert (m["ti_count"] == m["invention_applications"]).all()
+    if "ti" in meta["log_plus_one"]:
+        _close(m["ti"], m["ti_hat"], "TI^ = log(1 + applications)")
+    if "ip" in meta["log_plus_one"]:
+        _close(m["ip"], m["ip_log1p"], "IP = log(1 + city IP)")
+    _close(m["gs"], np.log(m["subsidies"]), "GS = log(subsidies)")
