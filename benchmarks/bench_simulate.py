@@ -61,6 +61,9 @@ class _WorkerPeak:
         while not self._stop.is_set():
             for pid in self._children():
                 try:
+                    # skip a child between fork and exec (it still shows the parent's pages)
+                    if b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        continue
                     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                         if line.startswith("VmHWM:"):
                             self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024.0)
