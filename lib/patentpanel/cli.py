@@ -34,6 +34,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "estimate": ("patentpanel.econ.job", "every estimation of both studies"),
     "report": ("patentpanel.report.job", "paper-style tables, figures and reports/index.html"),
     "run-all": ("patentpanel.stages.run_all", "every stage from raw records to reports"),
+    "refresh": ("patentpanel.stages.refresh", "merge new raw exports and recompute what depends on them"),
 }
 
 

@@ -35,8 +35,8 @@ def _stage_args(name: str, module, args: argparse.Namespace) -> argparse.Namespa
     if hasattr(module, "add_arguments"):
         module.add_arguments(p)
     ns = p.parse_args([])
-    if args.raw and hasattr(ns, "raw"):
-        ns.raw = args.raw
+    if args.raw and hasattr(ns, "input"):      # ingest's --input
+        ns.input = args.raw
     if args.records is not None and hasattr(ns, "records"):
         ns.records = args.records
     return ns
@@ -46,6 +46,11 @@ def run(ctx, args) -> dict:
     stages = PIPELINE[PIPELINE.index(args.from_stage):] if args.from_stage else list(PIPELINE)
     if args.raw and "simulate" in stages:
         stages.remove("simulate")
+    return run_stages(ctx, stages, args)
+
+
+def run_stages(ctx, stages: list[str], args: argparse.Namespace) -> dict:
+    """Run ``stages`` in order with their default options (plus what ``args`` carries)."""
     done: dict[str, dict] = {}
     for name in stages:
         try:
