@@ -1,9 +1,20 @@
 """Negative binomial regressions of counts (study 1, Table 6 and note 22).
 
 ``NegativeBinomialFE.fit(method="dummies")`` is NB2 (Var = mu + alpha mu²) with one dummy
-per cluster, as Stata's ``nbreg y x i.cluster``, by ``statsmodels``. It starts from a
-Poisson fit (statsmodels' default start can run alpha to NaN while still reporting
-convergence; such a fit is refused with :class:`NBConvergenceError`), and reports the
+per cluster, as Stata's ``nbreg y x i.cluster``. It is maximised here by Newton's method
+with analytic derivatives in (b, ln alpha) -- alpha on the log scale stays positive and
+the steps stay finite -- on a centred and scaled copy of the continuous regressors (an
+exact linear reparametrisation, undone for the reported estimates and covariance). It
+starts from a Poisson fit with the same dummies and the auxiliary-regression alpha
+(Cameron & Trivedi 1990). statsmodels' ``NegativeBinomial`` path (BFGS in ln alpha, then
+Newton in alpha) fails on the cluster panels of study 1: when the counts are not
+overdispersed given the cluster effects the maximum is at alpha = 0, BFGS drives
+ln alpha towards -inf and the Newton polish in alpha steps below zero to NaN while
+reporting convergence. Here that case is recognised as the Kuhn-Tucker point on the
+boundary (score of alpha at 0 <= 0): NB2 reduces to the Poisson, whose estimates are
+reported with ``alpha_at_boundary`` and chibar2(01) = 0, as Stata's ``nbreg`` prints.
+Clusters whose counts are all zero are dropped (their dummy has no finite MLE). A fit
+that ends at a non-finite point is refused with :class:`NBConvergenceError`. The
 overdispersion evidence: mean vs variance of y and the LR test of alpha = 0 against the
 Poisson, whose p-value is the boundary-corrected chi-bar-square 0.5*P(chi2(1) >= LR)
 (Stata's ``chibar2(01)``).
@@ -26,7 +37,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +49,7 @@ from .fe import PanelDataError, SingularDesignError, build_terms, validate_panel
 from .results import EstimationResult
 
 __all__ = ["NegativeBinomialFE", "NBConvergenceError", "overdispersion", "lr_test_alpha",
-           "hhg_loglike", "run_nb_models"]
+           "hhg_loglike", "nb2_loglike", "run_nb_models"]
 
 log = logging.getLogger("patentpanel.econ.nb")
 
@@ -92,6 +104,160 @@ def hhg_loglike(beta: np.ndarray, y: np.ndarray, x: np.ndarray, groups: np.ndarr
     hess += np.einsum("gi,gj,g->ij", sum_lx, sum_lx, c)
     return ll, grad, hess
 
+# ln(alpha) below which NB2 is numerically the Poisson (alpha*mu < 1e-5 for counts up to
+# 1e3): the optimum is then taken to be on the boundary alpha = 0.
+LN_ALPHA_FLOOR = float(np.log(1e-8))
+
+
+@dataclass
+class _Optimum:
+    x: np.ndarray
+    ll: float
+    grad: np.ndarray
+    hess: np.ndarray
+    iterations: int
+    converged: bool
+
+
+def _newton(fun: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]], x0: np.ndarray,
+            maxiter: int, what: str, stop: Callable[[np.ndarray], bool] | None = None) -> _Optimum:
+    """Maximise ``fun`` (log-likelihood, gradient, Hessian) by Newton steps with a
+    backtracking (Armijo) line search; an indefinite Hessian gets a ridge (Levenberg) so
+    every step ascends.  Converged when the Newton decrement g'(-H)^-1 g is at rounding
+    level.  ``stop(x)`` ends the iteration early (converged=False), e.g. at a boundary."""
+    x = np.asarray(x0, dtype=float).copy()
+    ll, g, H = fun(x)
+    if not (np.isfinite(ll) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        raise NBConvergenceError(f"{what}: the log-likelihood is not finite at the start values")
+    for it in range(1, maxiter + 1):
+        if stop is not None and stop(x):
+            return _Optimum(x, ll, g, H, it - 1, False)
+        A = -H
+        ridge = 0.0
+        scale = float(np.max(np.abs(np.diag(A)))) or 1.0
+        while True:
+            try:
+                c = np.linalg.cholesky(A + ridge * np.eye(len(x)))
+                break
+            except np.linalg.LinAlgError:
+                ridge = max(ridge * 10.0, 1e-10 * scale)
+                if ridge > 1e10 * scale:
+                    raise NBConvergenceError(f"{what}: no ascent direction (Hessian not usable)") from None
+        step = np.linalg.solve(c.T, np.linalg.solve(c, g))
+        decrement = float(g @ step)
+        if ridge == 0.0 and decrement <= 1e-15 * (1.0 + abs(ll)):
+            return _Optimum(x, ll, g, H, it - 1, True)
+        t = 1.0
+        while t > 1e-12:
+            xn = x + t * step
+            lln, gn, Hn = fun(xn)
+            if np.isfinite(lln) and np.all(np.isfinite(gn)) and np.all(np.isfinite(Hn)) \
+                    and lln >= ll + 1e-4 * t * decrement:
+                break
+            t *= 0.5
+        else:
+            if ridge == 0.0 and decrement <= 1e-8 * (1.0 + abs(ll)):
+                return _Optimum(x, ll, g, H, it - 1, True)  # at the rounding floor of ll
+            raise NBConvergenceError(f"{what}: the line search found no ascent after {it} iterations "
+                                     f"(Newton decrement {decrement:.3g}); check the scaling of the data")
+        x, ll, g, H = xn, lln, gn, Hn
+    raise NBConvergenceError(f"{what}: not converged after {maxiter} Newton iterations "
+                             f"(max |gradient| {np.max(np.abs(g)):.3g})")
+
+
+def _neg_inverse(H: np.ndarray, what: str) -> np.ndarray:
+    """(-H)^-1, refusing a Hessian that is not negative definite."""
+    try:
+        c = np.linalg.cholesky(-H)
+    except np.linalg.LinAlgError:
+        raise NBConvergenceError(f"{what}: the Hessian is not negative definite at the optimum") from None
+    ci = np.linalg.inv(c)
+    return ci.T @ ci
+
+
+def _poisson_loglike(b: np.ndarray, y: np.ndarray, X: np.ndarray):
+    eta = X @ b
+    mu = np.exp(eta)
+    ll = float(np.sum(y * eta - mu - gammaln(y + 1)))
+    return ll, X.T @ (y - mu), -(X * mu[:, None]).T @ X
+
+
+def _lgamma_ratio(y: np.ndarray, r: float) -> np.ndarray:
+    """ln Gamma(y + r) - ln Gamma(r) without the cancellation of the two large terms when
+    r = 1/alpha is large (near the Poisson limit each is ~ r ln r while the difference is
+    ~ y ln r; the naive difference then carries errors ~1e-7 per observation, enough to
+    fake an interior optimum): Stirling's series for r >= 1e3 (truncation error below
+    1e-24), the plain difference otherwise."""
+    if r < 1e3:
+        return gammaln(y + r) - gammaln(r)
+    z = y + r
+
+    def c(v):
+        v2 = v * v
+        return (1.0 / 12.0 - (1.0 / 360.0 - 1.0 / (1260.0 * v2)) / v2) / v
+    return (r - 0.5) * np.log1p(y / r) + y * np.log(z) - y + (c(z) - c(r))
+
+
+def _polygamma_ratios(y: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """psi(y + r) - psi(r) and psi'(y + r) - psi'(r), with the asymptotic series for
+    r >= 1e3 for the same reason as :func:`_lgamma_ratio` (the score and Hessian in
+    ln alpha multiply them by r and r^2)."""
+    if r < 1e3:
+        return digamma(y + r) - digamma(r), polygamma(1, y + r) - polygamma(1, r)
+    r = np.float64(r)
+    z = y + r
+    d1 = -y / (r * z)                            # 1/z - 1/r
+    d2 = -y * (z + r) / (r * r * z * z)          # 1/z^2 - 1/r^2
+    d3 = -y * (z * z + z * r + r * r) / (r ** 3 * z ** 3)
+    d4, d5, d6, d7 = (np.power(z, -k) - np.power(r, -k) for k in (4.0, 5.0, 6.0, 7.0))
+    psi = np.log1p(y / r) - 0.5 * d1 - d2 / 12.0 + d4 / 120.0 - d6 / 252.0
+    tri = d1 + 0.5 * d2 + d3 / 6.0 - d5 / 30.0 + d7 / 42.0
+    return psi, tri
+
+
+def nb2_loglike(theta: np.ndarray, y: np.ndarray, X: np.ndarray):
+    """NB2 log-likelihood in (b, ln alpha), Var(y) = mu + alpha mu^2, with its analytic
+    gradient and Hessian (r = 1/alpha)."""
+    b, s = theta[:-1], float(theta[-1])
+    eta = X @ b
+    mu = np.exp(eta)
+    a = np.exp(s)
+    r = 1.0 / a
+    amu = a * mu
+    l1 = np.log1p(amu)
+    ll = float(np.sum(_lgamma_ratio(y, r) - gammaln(y + 1) - r * l1 + y * (s + eta - l1)))
+    q = 1.0 + amu
+    g_eta = (y - mu) / q
+    h_eta = -mu * (1.0 + a * y) / q ** 2
+    psi, tri = _polygamma_ratios(y, r)
+    d_r = psi - l1 + (mu - y) / (r + mu)
+    d_rr = tri + mu / (r * (r + mu)) - (mu - y) / (r + mu) ** 2
+    h_s_eta = -a * mu * (y - mu) / q ** 2  # d2 ll / d ln(alpha) d eta
+    k = X.shape[1]
+    grad = np.empty(k + 1)
+    grad[:k] = X.T @ g_eta
+    grad[k] = -r * float(np.sum(d_r))
+    H = np.empty((k + 1, k + 1))
+    H[:k, :k] = (X * h_eta[:, None]).T @ X
+    H[:k, k] = H[k, :k] = X.T @ h_s_eta
+    H[k, k] = float(np.sum(r * r * d_rr + r * d_r))
+    return ll, grad, H
+
+
+def _scaling(X: np.ndarray, names: Sequence[str], constant: bool, exog: Sequence[str]) -> np.ndarray:
+    """S with X @ S = the design with each continuous regressor centred (when there is a
+    constant) and scaled to unit SD; dummies and the constant are left as they are."""
+    S = np.eye(X.shape[1])
+    for nme in exog:
+        j = list(names).index(nme)
+        col = X[:, j]
+        sd = float(col.std())
+        if sd > 0:
+            S[j, j] = 1.0 / sd
+            if constant:
+                S[0, j] = -float(col.mean()) / sd
+    return S
+
 
 class NegativeBinomialFE:
     """NB regression of a count on ``exog`` with cluster fixed effects.
@@ -143,12 +309,12 @@ class NegativeBinomialFE:
         self.data = d
 
     # ------------------------------------------------------------------ NB2 with dummies
-    def _design(self) -> pd.DataFrame:
-        x = self.data[self.exog].copy()
+    def _design(self, data: pd.DataFrame) -> pd.DataFrame:
+        x = data[self.exog].copy()
         if self.constant:
             x.insert(0, "const", 1.0)
         if self.entity is not None:
-            dums = pd.get_dummies(self.data[self.entity], prefix=str(self.entity), drop_first=True,
+            dums = pd.get_dummies(data[self.entity], prefix=str(self.entity), drop_first=True,
                                   dtype=float)
             x = pd.concat([x, dums], axis=1)
         rank = np.linalg.matrix_rank(x.to_numpy())
@@ -166,55 +332,102 @@ class NegativeBinomialFE:
         raise ValueError(f"method must be 'dummies' or 'conditional', got {method!r}")
 
     def _fit_dummies(self, maxiter: int) -> EstimationResult:
-        import statsmodels.api as sm
-
-        x = self._design()
-        y = self.data[self.dependent]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pois = sm.Poisson(y, x).fit(method="newton", maxiter=maxiter, disp=False)
-        _check_fit(np.asarray(pois.params), float(pois.llf), "Poisson start")
-        mu = np.asarray(pois.predict())
-        alpha0 = float(np.mean(((y - mu) ** 2 - mu) / mu ** 2))
-        alpha0 = alpha0 if np.isfinite(alpha0) and alpha0 > 1e-3 else 0.1
-        start = np.append(np.asarray(pois.params), alpha0)
-        model = sm.NegativeBinomial(y, x, loglike_method="nb2")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = model.fit(start_params=start, method="bfgs", maxiter=maxiter, disp=False)
-            res = model.fit(start_params=np.asarray(res.params), method="newton", maxiter=100, disp=False)
-        params = np.asarray(res.params)
-        _check_fit(params, float(res.llf), "NB2")
-        if not res.mle_retvals.get("converged", False):
-            raise NBConvergenceError("NB2: Newton iterations did not converge")
-        alpha = float(params[-1])
-        if not alpha > 0:
-            raise NBConvergenceError(f"NB2: alpha = {alpha} is not positive")
-        cov_all = np.asarray(res.cov_params())
-        if not np.all(np.isfinite(cov_all)):
-            raise NBConvergenceError("NB2: the Hessian is not invertible at the optimum")
+        data = self.data
+        self.dropped_clusters = 0
+        if self.entity is not None:
+            zero = data.groupby(self.entity)[self.dependent].transform("sum") <= 0
+            if zero.any():
+                self.dropped_clusters = int(data.loc[zero, self.entity].nunique())
+                log.info("NB2: dropped %d cluster(s) whose counts are all zero", self.dropped_clusters)
+                data = data.loc[~zero]
+        x = self._design(data)
+        y = data[self.dependent].to_numpy()
         names = list(x.columns)
+        X = x.to_numpy()
+        # Linear reparametrisation Xs = X S (continuous regressors centred and scaled,
+        # dummies untouched): the MLE is invariant, b = S g and Cov(b) = S Cov(g) S', but
+        # Newton works on a well-conditioned Hessian (raw log regressors like ed ~ 12 and
+        # ie ~ 14 make the constant's column dominate: condition numbers ~1e3-1e6).
+        S = _scaling(X, names, self.constant, self.exog)
+        Xs = X @ S
+        # 1. Poisson (globally concave): the start values, and alpha's boundary model.
+        g0 = np.zeros(Xs.shape[1])
+        if self.constant:
+            g0[0] = np.log(max(float(y.mean()), 1e-3))
+        pois = _newton(lambda g: _poisson_loglike(g, y, Xs), g0, maxiter, "Poisson start")
+        mu = np.exp(Xs @ pois.x)
+        # 2. NB2 in (g, ln alpha) from the Poisson fit and the auxiliary-regression alpha
+        # (Cameron & Trivedi 1990: sum((y-mu)^2 - y) / sum(mu^2)).
+        score0 = float(np.sum((y - mu) ** 2 - y))  # d lnL / d alpha at alpha = 0 (x2)
+        a0 = score0 / float(np.sum(mu ** 2))
+        a0 = a0 if np.isfinite(a0) and a0 > 1e-4 else 0.1
+        boundary_reason = None
+        try:
+            nb = _newton(lambda th: nb2_loglike(th, y, Xs), np.append(pois.x, np.log(a0)), maxiter, "NB2",
+                         stop=lambda th: th[-1] < LN_ALPHA_FLOOR)
+            interior = nb.converged and nb.x[-1] >= LN_ALPHA_FLOOR and nb.ll > pois.ll
+        except NBConvergenceError as exc:
+            if score0 > 0:
+                raise
+            nb, interior, boundary_reason = None, False, str(exc)
+        if not interior:
+            if score0 > 0:
+                # the likelihood rises from alpha = 0, so an interior maximum exists
+                raise NBConvergenceError(
+                    f"NB2: no interior optimum found although the score of alpha at 0 is positive "
+                    f"({score0:.4g}); stopped at ln(alpha) = {nb.x[-1]:.3g} after {nb.iterations} iterations")
+            log.info("NB2: alpha at its boundary 0 (%s)", boundary_reason or
+                     f"ln(alpha) driven below {LN_ALPHA_FLOOR}")
+        if interior:
+            g, llf = nb.x[:-1], nb.ll
+            cov_s = _neg_inverse(nb.hess, "NB2")
+            lnalpha, lnalpha_se = float(nb.x[-1]), float(np.sqrt(cov_s[-1, -1]))
+            alpha = float(np.exp(lnalpha))
+            alpha_se = alpha * lnalpha_se  # delta method, as Stata's nbreg
+            cov_g = cov_s[:-1, :-1]
+        else:
+            # Kuhn-Tucker point on the boundary: beta-score 0 and d lnL/d alpha <= 0 at
+            # alpha = 0, so NB2 reduces to the Poisson (Stata's nbreg iterates ln(alpha)
+            # towards -inf and prints the Poisson coefficients with chibar2(01) = 0).
+            g, llf = pois.x, pois.ll
+            cov_g = _neg_inverse(pois.hess, "Poisson")
+            alpha, alpha_se, lnalpha, lnalpha_se = 0.0, np.nan, -np.inf, np.nan
+        params = S @ g
+        cov_all = S @ cov_g @ S.T
+        _check_fit(params, llf, "NB2")
+        if not np.all(np.isfinite(cov_all)) or np.any(np.diag(cov_all) <= 0):
+            raise NBConvergenceError("NB2: the Hessian is not negative definite at the optimum")
         keep = [i for i, nme in enumerate(names) if self.entity is None or not nme.startswith(f"{self.entity}_")]
         p = pd.Series(params[keep], index=[names[i] for i in keep])
         cov = pd.DataFrame(cov_all[np.ix_(keep, keep)], index=p.index, columns=p.index)
-        lr = lr_test_alpha(float(res.llf), float(pois.llf))
+        lr = lr_test_alpha(llf, pois.ll)
         info = {
             "estimator": "NB2" + (" with cluster dummies" if self.entity else ""),
             "dependent": self.dependent, "entity_effects": self.entity is not None,
             "time_effects": False, "cov_type": "inverse Hessian (OIM)",
-            "loglik": float(res.llf), "loglik_poisson": float(pois.llf), "alpha": alpha,
-            "alpha_se": float(np.sqrt(cov_all[-1, -1])),
-            "lnalpha": float(np.log(alpha)), "lnalpha_se": float(np.sqrt(cov_all[-1, -1]) / alpha),
+            "loglik": float(llf), "loglik_poisson": float(pois.ll), "alpha": alpha,
+            "alpha_se": float(alpha_se), "lnalpha": float(lnalpha), "lnalpha_se": float(lnalpha_se),
+            "alpha_at_boundary": not interior, "alpha_score_at_zero": score0 / 2,
             "lr_alpha": lr["lr"], "lr_alpha_pvalue": lr["pvalue"],
-            **{f"y_{k}": v for k, v in overdispersion(self.data[self.dependent]).items()},
+            "iterations": int(nb.iterations if interior else pois.iterations),
+            "n_clusters_dropped_all_zero": self.dropped_clusters,
+            **{f"y_{k}": v for k, v in overdispersion(y).items()},
         }
         notes = list(self.notes) + [
             f"LR test of alpha=0: chibar2(01) = {lr['lr']:.3f}, p = {lr['pvalue']:.4g}; "
             f"mean of {self.dependent} {info['y_mean']:.3f} vs variance {info['y_variance']:.3f}."]
+        if not interior:
+            notes.append("alpha is at its boundary 0: conditional on the regressors and cluster effects the "
+                         "counts are not overdispersed, NB2 reduces to the Poisson, and the coefficients "
+                         "and standard errors reported are the Poisson's (inverse Hessian).")
         if self.entity is not None:
             notes.append("Cluster effects as dummies (nbreg y x i.cluster); the constant is the base cluster's.")
-        return EstimationResult(params=p, cov=cov, nobs=int(res.nobs), model_info=info, df=None,
-                                notes=notes, extra={"full_params": pd.Series(params, index=names + ["alpha"])})
+        if self.dropped_clusters:
+            notes.append(f"{self.dropped_clusters} cluster(s) with all-zero counts dropped: their dummies have "
+                         f"no finite maximum likelihood estimate.")
+        full = pd.Series(np.append(params, alpha), index=names + ["alpha"])
+        return EstimationResult(params=p, cov=cov, nobs=len(y), model_info=info, df=None,
+                                notes=notes, extra={"full_params": full})
 
     # ------------------------------------------------------------------ HHG conditional FE
     def _fit_conditional(self, maxiter: int) -> EstimationResult:
