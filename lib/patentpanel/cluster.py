@@ -11,10 +11,16 @@ Command line (also ``./spark-submit.sh cluster-up|cluster-down|cluster-status``)
 
     python -m patentpanel.cluster up [--workers 2] [--port 7077] [--state DIR]
     python -m patentpanel.cluster down [--state DIR]
+
+``up`` prints the master URL on stdout. The state directory (``$PATENTPANEL_CLUSTER_STATE``,
+default ``.cluster/`` in the project) holds the process ids, logs and worker directories;
+``$PATENTPANEL_CLUSTER_PORT`` / ``$PATENTPANEL_CLUSTER_WEBUI_PORT`` change the default
+ports (0 = any free port).
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
@@ -113,7 +119,10 @@ class LocalCluster:
         except OSError:
             return 0
 
-    def start(self, timeout: float = 90.0) -> "LocalCluster":
+    def start(self, timeout: float = 90.0, stop_at_exit: bool = False) -> "LocalCluster":
+        """Start the master and the workers; return when every worker has registered.
+        ``stop_at_exit``: also stop them when this Python process exits (tests; the
+        ``up`` command leaves the cluster running)."""
         if (self.state_dir / "cluster.json").exists():
             old = json.loads((self.state_dir / "cluster.json").read_text(encoding="utf-8"))
             if any(_alive(p) for p in old.get("pids", [])):
@@ -123,6 +132,8 @@ class LocalCluster:
         self.webui_port = self.webui_port or free_port()
         work = self.state_dir / "work"
         work.mkdir(parents=True, exist_ok=True)
+        if stop_at_exit:
+            atexit.register(self.stop)
         try:
             self._spawn(["org.apache.spark.deploy.master.Master", "--host", LOOPBACK,
                          "--port", str(self.port), "--webui-port", str(self.webui_port)],
@@ -164,8 +175,27 @@ class LocalCluster:
         if state.exists():
             state.unlink()
 
+    def leftover_processes(self) -> list[tuple[int, str]]:
+        """(pid, command) of every process still running in this cluster's directory:
+        the master, workers, executors and their Python workers all run with their
+        working directory or a command-line path below ``state_dir`` (Linux ``/proc``)."""
+        root = str(self.state_dir.resolve())
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                cwd = os.readlink(entry / "cwd")
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue   # gone, or not ours to inspect
+            if (cwd == root or cwd.startswith(root + os.sep) or root in cmd) and \
+                    _alive(int(entry.name)):
+                found.append((int(entry.name), cmd.strip()[:200]))
+        return found
+
     def __enter__(self) -> "LocalCluster":
-        return self.start()
+        return self.start(stop_at_exit=True)
 
     def __exit__(self, *exc) -> None:
         self.stop()
@@ -218,8 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--cores", type=int, default=1)
     p.add_argument("--memory", default="2g")
-    p.add_argument("--port", type=int, default=7077)
-    p.add_argument("--webui-port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=int(os.environ.get("PATENTPANEL_CLUSTER_PORT", 7077)),
+                   help="master port (0: a free port; default $PATENTPANEL_CLUSTER_PORT or 7077)")
+    p.add_argument("--webui-port", type=int,
+                   default=int(os.environ.get("PATENTPANEL_CLUSTER_WEBUI_PORT", 8080)),
+                   help="master web UI port (0: a free port; default "
+                        "$PATENTPANEL_CLUSTER_WEBUI_PORT or 8080)")
     p.add_argument("--state", type=Path, default=DEFAULT_STATE)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

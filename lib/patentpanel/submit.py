@@ -125,12 +125,111 @@ def build_conf_zip(dist: Path, conf: Path) -> Path:
     return out
 
 
-def pack_env(dist: Path) -> Path:
-    """A relocatable archive of the current virtual environment (venv-pack)."""
-    out = dist / "patentpanel-env.tar.gz"
-    if not out.exists():
-        subprocess.run([sys.executable, "-m", "venv_pack", "-o", str(out), "--python-prefix",
-                        ".", "-p", sys.prefix], check=True)
+#: Left out of the environment archive: the JVM side comes from the cluster's own Spark
+#: (executors' Python workers import pyspark's Python code only), which saves ~400 MB.
+PACK_EXCLUDES = ("lib/python*/site-packages/pyspark/jars/*",)
+
+
+class PackError(RuntimeError):
+    """The virtual environment cannot be packed."""
+
+
+def _site_packages(prefix: Path) -> Path:
+    found = sorted(prefix.glob("lib/python3*/site-packages"))
+    if not found:
+        raise PackError(f"{prefix} is not a virtual environment (no lib/python3*/site-packages)")
+    return found[-1]
+
+
+def _editable_installs(prefix: Path, site: Path) -> tuple[list[str], list[str]]:
+    """(files of this project's editable install, other editable installs) in ``site``.
+
+    An editable install of patentpanel is fine: the package ships as the ``--py-files``
+    zip, so its ``.pth`` (and finder module) are left out of the archive and executors
+    import the zip. Any other editable package would be missing on the executors.
+    """
+    own_src = (ROOT / "lib").resolve()
+    own: list[str] = []
+    others: list[str] = []
+    for pth in sorted(site.glob("*.pth")):
+        entries = [ln.strip() for ln in pth.read_text(encoding="utf-8", errors="replace").splitlines()
+                   if ln.strip() and not ln.lstrip().startswith("#")]
+        finders = [e for e in entries if e.startswith("import ") and "__editable__" in e]
+        paths = [e for e in entries if not e.startswith("import ")
+                 and not (site / e).resolve().is_relative_to(prefix)]
+        if not finders and not paths:
+            continue   # ordinary .pth (distutils-precedence, namespace packages)
+        ours = pth.name.startswith("__editable__.patentpanel-") or \
+            (not finders and all((site / e).resolve() == own_src for e in paths))
+        if ours:
+            own.append(pth.name)
+        else:
+            others.extend(f"{pth.name}: {e}" for e in finders + paths)
+    if own:
+        own += sorted(p.name for p in site.glob("__editable___patentpanel*finder.py"))
+    return own, others
+
+
+def _env_key(prefix: Path, site: Path, options: tuple) -> str:
+    """Fingerprint of the installed distributions and the pack options: a new archive is
+    built when a package is added, removed or upgraded."""
+    import hashlib
+    dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions(path=[str(site)]))
+    h = hashlib.sha256("\n".join([sys.version, str(prefix), *dists, *map(str, options)]).encode())
+    return h.hexdigest()[:12]
+
+
+def pack_env(dist: Path, prefix: str | os.PathLike | None = None, *,
+             python_prefix: str | None = None, compress_level: int = 1,
+             force: bool = False) -> Path:
+    """A relocatable ``.tar.gz`` of the virtual environment ``prefix`` (default: this one),
+    built with venv-pack and cached in ``dist`` under a fingerprint of its packages.
+
+    Unpacked as ``./environment`` on the executors, ``./environment/bin/python`` runs
+    with the archive's site-packages. The interpreter itself is not in the archive:
+    ``bin/python`` links to the base Python this venv was made from, so the executors
+    need the same Python version at the same path, or at ``python_prefix`` (e.g. ``/usr``).
+    Left out: pyspark's JARs (:data:`PACK_EXCLUDES`) and this project's own editable
+    install (shipped as the ``--py-files`` zip instead); any other editable package is
+    an error, since executors would not have it.
+    """
+    try:
+        from venv_pack import core as vp
+    except ImportError:
+        raise PackError("--pack-env needs venv-pack in this environment: "
+                        "pip install venv-pack") from None
+    prefix = Path(prefix or sys.prefix).resolve()
+    if prefix == Path(sys.base_prefix).resolve():
+        raise PackError(f"{prefix} is the base Python, not a virtual environment; "
+                        "run ./spark-submit.sh from the project's .venv")
+    site = _site_packages(prefix)
+    own, others = _editable_installs(prefix, site)
+    if others:
+        raise PackError("cannot pack editable installs other than patentpanel's (executors "
+                        "would not have them); reinstall without -e: " + "; ".join(others))
+    rel_site = site.relative_to(prefix)
+    excludes = (*PACK_EXCLUDES, *(str(rel_site / name) for name in own))
+    key = _env_key(prefix, site, (python_prefix, compress_level, *excludes))
+    out = Path(dist) / f"patentpanel-env-{key}.tar.gz"
+    if out.exists() and not force:
+        return out
+    Path(dist).mkdir(parents=True, exist_ok=True)
+    # venv-pack 0.2 refuses any environment with an editable install and has no switch
+    # for it; its check is replaced, for this call only, by the one above (which allowed
+    # exactly this project's install, excluded below).
+    original = vp.check_no_editable_packages
+    vp.check_no_editable_packages = lambda context: None
+    try:
+        env = vp.Env(str(prefix))
+    finally:
+        vp.check_no_editable_packages = original
+    for pattern in excludes:
+        env = env.exclude(pattern)
+    tmp = out.with_name(out.name + ".tmp")
+    env.pack(output=str(tmp), format="tar.gz", python_prefix=python_prefix,
+             compress_level=compress_level, force=True)
+    tmp.chmod(0o644)   # venv-pack writes 0600; others on a shared gateway may submit it
+    tmp.replace(out)
     return out
 
 
@@ -151,7 +250,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="add delta-spark and GraphFrames Maven coordinates (needs Maven access)")
     p.add_argument("--jars", metavar="DIR", help="ship every JAR in DIR (clusters without internet)")
     p.add_argument("--pack-env", action="store_true",
-                   help="ship a venv-pack archive of this environment to the executors")
+                   help="ship a venv-pack archive of this environment to the executors "
+                        "(built once per package set, cached in dist/)")
+    p.add_argument("--pack-python-prefix", metavar="PREFIX",
+                   help="with --pack-env: where the executors' base Python 3 lives (e.g. /usr), "
+                        "if not at this venv's base path")
     p.add_argument("--dist", default=str(ROOT / "dist"), help=argparse.SUPPRESS)
     p.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
     p.add_argument("stage", choices=list(STAGES), metavar="STAGE")
@@ -188,7 +291,11 @@ def build_command(argv: list[str]) -> tuple[list[str], dict[str, str], argparse.
     env: dict[str, str] = {}
     archives = [f"{build_conf_zip(dist, conf)}#conf"]
     if args.pack_env:
-        archives.append(f"{pack_env(dist)}#environment")
+        try:
+            env_archive = pack_env(dist, python_prefix=args.pack_python_prefix)
+        except PackError as exc:
+            raise SystemExit(f"spark-submit.sh: --pack-env: {exc}") from None
+        archives.append(f"{env_archive}#environment")
         python_exec = "./environment/bin/python"
         cmd += ["--conf", f"spark.pyspark.python={python_exec}"]
         if args.deploy_mode == "cluster":

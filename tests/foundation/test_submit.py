@@ -84,3 +84,86 @@ def test_script_dry_run_prints_command():
                          capture_output=True, text=True, check=True).stdout
     assert "spark-submit" in out and "io.graphframes:graphframes-spark" in out
     assert out.strip().endswith("jobs/info.py")
+
+
+# ------------------------------------------------------------------------- --pack-env
+def _fake_venv(tmp_path, pth: dict[str, str]) -> Path:
+    """A real (tiny) venv with a few site-packages entries: editable .pth files, a module,
+    a pyspark JAR."""
+    import sys as _sys
+    venv = tmp_path / "venv"
+    subprocess.run([_sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    for name, text in pth.items():
+        (site / name).write_text(text)
+    (site / "mod.py").write_text("X = 1\n")
+    (site / "pyspark" / "jars").mkdir(parents=True)
+    (site / "pyspark" / "__init__.py").write_text("")
+    (site / "pyspark" / "jars" / "spark-core.jar").write_bytes(b"PK")
+    return venv
+
+
+def test_editable_installs_own_and_others(tmp_path):
+    from patentpanel.submit import _editable_installs
+    venv = _fake_venv(tmp_path, {
+        "__editable__.patentpanel-0.1.0.pth": f"{ROOT / 'lib'}\n",
+        "distutils-precedence.pth": "import os; var = 'SETUPTOOLS_USE_DISTUTILS'\n",
+        "inside.pth": "mod_dir\n",
+        "__editable__.foo-1.0.pth": "import __editable___foo_1_0_finder; __editable___foo_1_0_finder.install()\n",
+        "bar.pth": "/somewhere/else/src\n"})
+    site = next(venv.glob("lib/python3*/site-packages"))
+    (site / "__editable___patentpanel_0_1_0_finder.py").write_text("")
+    own, others = _editable_installs(venv.resolve(), site)
+    assert own == ["__editable__.patentpanel-0.1.0.pth", "__editable___patentpanel_0_1_0_finder.py"]
+    assert sorted(o.split(":")[0] for o in others) == ["__editable__.foo-1.0.pth", "bar.pth"]
+
+
+def test_pack_env_refuses_other_editable_installs(tmp_path):
+    from patentpanel.submit import PackError, pack_env
+    venv = _fake_venv(tmp_path, {"bar.pth": "/somewhere/else/src\n"})
+    with pytest.raises(PackError, match=r"bar\.pth: /somewhere/else/src"):
+        pack_env(tmp_path / "dist", venv)
+
+
+def test_pack_env_archive_contents_and_cache(tmp_path):
+    import tarfile
+    from patentpanel.submit import pack_env
+    venv = _fake_venv(tmp_path, {"__editable__.patentpanel-0.1.0.pth": f"{ROOT / 'lib'}\n"})
+    out = pack_env(tmp_path / "dist", venv)
+    with tarfile.open(out) as tf:
+        names = set(tf.getnames())
+        mode = tf.getmember("bin/python").issym()
+    site = next(n for n in names if n.endswith("site-packages/mod.py")).rsplit("/", 1)[0]
+    assert f"{site}/pyspark/__init__.py" in names           # pyspark's Python code stays
+    assert f"{site}/pyspark/jars/spark-core.jar" not in names  # its JARs do not
+    assert f"{site}/__editable__.patentpanel-0.1.0.pth" not in names
+    assert "pyvenv.cfg" in names and mode
+    assert oct(out.stat().st_mode & 0o777) == "0o644"
+    # cached: the same packages give the same file, untouched; a new package a new one
+    mtime = out.stat().st_mtime_ns
+    assert pack_env(tmp_path / "dist", venv) == out and out.stat().st_mtime_ns == mtime
+    info = venv / site / "newpkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: newpkg\nVersion: 1.0\n")
+    assert pack_env(tmp_path / "dist", venv) != out
+
+
+def test_dry_run_pack_env_options(tmp_path, monkeypatch):
+    import sys as _sys
+    import patentpanel.submit as s
+    seen = {}
+
+    def fake_pack(dist, prefix=None, *, python_prefix=None, **kw):
+        seen["python_prefix"] = python_prefix
+        return tmp_path / "env.tar.gz"
+    monkeypatch.setattr(s, "pack_env", fake_pack)
+    cmd, _, _ = build_command(["--dist", str(tmp_path), "--master", "spark://h:7077", "--pack-env",
+                               "--pack-python-prefix", "/usr", "ingest"])
+    line = " ".join(cmd)
+    assert f"{tmp_path / 'env.tar.gz'}#environment" in cmd[cmd.index("--archives") + 1].split(",")
+    assert "--conf spark.pyspark.python=./environment/bin/python" in line
+    assert f"--conf spark.pyspark.driver.python={_sys.executable}" in line   # client mode
+    assert seen["python_prefix"] == "/usr"
+    cmd, _, _ = build_command(["--dist", str(tmp_path), "--master", "yarn", "--deploy-mode", "cluster",
+                               "--pack-env", "ingest"])
+    assert "--conf spark.pyspark.driver.python=./environment/bin/python" in " ".join(cmd)
