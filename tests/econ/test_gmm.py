@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patentpanel.econ.gmm import (DifferenceGMM, GMMDataError, GMMInstrument, GMMSpec,
-                                  IVInstrument, SingularMomentsWarning, SystemGMM,
-                                  TooManyInstrumentsWarning, expand_terms)
+from patentpanel.econ.gmm import (DegenerateCovarianceWarning, DifferenceGMM, GMMDataError,
+                                  GMMInstrument, GMMSpec, IVInstrument, SingularMomentsWarning,
+                                  SystemGMM, TooManyInstrumentsWarning, expand_terms)
 
 KW = dict(entity="firm", time="year")
 
@@ -164,7 +164,8 @@ def test_windmeijer_and_two_step_system(empl):
     assert "two-step system GMM" in text and "Hansen test" in text and "AR(2)" in text
     assert "<table" in r2._repr_html_()
     frame = r2.to_frame()
-    assert list(frame.columns) == ["param", "std_error", "stat", "pvalue", "lower", "upper"]
+    assert list(frame.columns) == ["param", "std_error", "stat", "pvalue", "lower", "upper", "omitted"]
+    assert not frame["omitted"].any()
     rec = r2.to_dict()
     json.dumps(rec)
     assert rec["n_instruments"] == 113 and rec["ar"][2]["p"] == r2.ar_tests[2].pvalue
@@ -453,3 +454,89 @@ def test_infinite_values_rejected(empl):
     bad = empl.assign(w=empl.w.where(empl.index != 17, np.inf))
     with pytest.raises(GMMDataError, match=r"column 'w': row 17 is inf"):
         SystemGMM(bad, "n", exog="w", gmm=[GMMInstrument("L.n")], **KW).fit()
+
+
+# --- omitted regressors and degenerate covariances ------------------------------------------
+STUDY1 = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf" / "models" / "study1.yaml"
+DATA = __import__("pathlib").Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_published_fits_carry_no_degeneracy_flags(name, fits):
+    """The xtabond2 reference fits are well conditioned: nothing omitted, no flag."""
+    r = fits[name]
+    assert r.omitted == [] and not r.degenerate_cov and r.degenerate_cov_reason is None
+    assert r.bread_rcond > 1e-6 and r.model_info["degenerate_cov"] is False
+    assert r.notes == [] and r.to_dict()["omitted"] == []
+
+
+def test_omitted_regressors_are_nan_and_flagged_not_zero():
+    """Table 5 Model 5 on a firm panel with fewer firms (60) than instruments (92): the
+    two-step X'Z A Z'X is singular and invsym drops _cons. xtabond2 prints it as 0 with
+    SE 0 (as this module did); it must come back as NaN, flagged omitted everywhere, and
+    the fit flagged degenerate (its other SEs are ~1e8)."""
+    from econ_sim_panels import firm_year
+    spec = GMMSpec.from_yaml(STUDY1, "model5")
+    f = firm_year(seed=12, n_firms=60)
+    with pytest.warns(DegenerateCovarianceWarning, match="_cons omitted"):
+        r = spec.fit(f)
+    assert r.n_instruments == 92 and r.n_groups == 60 and r.moments_singular
+    assert r.omitted == ["_cons"]
+    for s in (r.params, r.std_errors, r.tstats, r.pvalues, r.conf_int()["lower"]):
+        assert np.isnan(s["_cons"]) and np.isfinite(s.drop("_cons")).all()
+    assert r.cov.loc["_cons"].isna().all() and r.cov["_cons"].isna().all()
+    assert np.isnan(r.onestep_params["_cons"]) == bool(r._omit1[-1])
+    frame = r.to_frame()
+    assert frame["omitted"].to_dict() == {k: k == "_cons" for k in r.params.index}
+    rec = r.to_dict()
+    assert rec["omitted"] == ["_cons"] and rec["degenerate_cov"] is True and math.isnan(rec["coef"]["_cons"])
+    info = r.model_info
+    assert info["omitted"] == ["_cons"] and info["degenerate_cov"] is True
+    reason = info["degenerate_cov_reason"]
+    assert "numerically singular" in reason and "92 instruments, 60 groups" in reason
+    assert r.bread_rcond < 1e-10
+    assert "(omitted)" in r.summary and any("Omitted" in n for n in r.notes)
+    assert any("Degenerate covariance" in n for n in r.notes)
+    # the remedy named in the reason: collapsed instruments (22 < 60 groups) are fine
+    collapsed = GMMSpec.from_dict({**_spec_dict(spec), "gmm": [{"variables": g.variables, "lags": list(g.lags),
+                                                                "collapse": True} for g in spec.gmm]}, name="m5c")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateCovarianceWarning)
+        warnings.simplefilter("ignore", SingularMomentsWarning)
+        c = collapsed.fit(f)
+    assert c.omitted == [] and not c.degenerate_cov and (c.std_errors < 5).all()
+
+
+def _spec_dict(spec):
+    return {"dependent": spec.dependent, "lags": spec.lags, "exog": spec.exog, "entity": spec.entity,
+            "time": spec.time, "iv": [{"variables": list(g.variables) if not isinstance(g.variables, str)
+                                       else g.variables, "equation": g.equation} for g in spec.iv],
+            "fit": dict(spec.fit_options)}
+
+
+def test_e2e_table4_model3_omissions_and_degenerate_flag():
+    """gold.cluster_year of the simulated end-to-end run (26 clusters; tests/econ/data):
+    Table 4 Model 3 has 74 instruments; ic, ie and _cons came back as 0 with SE 0 and the
+    other SEs ~1e6. Now they are omitted (NaN) and the fit is flagged degenerate; Model 1
+    (well conditioned) is not flagged."""
+    d = pd.read_csv(DATA / "e2e_cluster_year.csv", dtype={"city_code": str}, float_precision="round_trip")
+    with pytest.warns(DegenerateCovarianceWarning):
+        r3 = GMMSpec.from_yaml(STUDY1, "model3").fit(d)
+    assert r3.omitted == ["ic", "ie", "_cons"] and r3.n_instruments == 74
+    assert r3.params[["ic", "ie", "_cons"]].isna().all() and r3.std_errors[["ic", "ie", "_cons"]].isna().all()
+    assert r3.degenerate_cov and r3.std_errors.max() > 1e5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateCovarianceWarning)
+        warnings.simplefilter("ignore", SingularMomentsWarning)
+        warnings.simplefilter("ignore", TooManyInstrumentsWarning)
+        r1 = GMMSpec.from_yaml(STUDY1, "model1").fit(d)
+    assert r1.omitted == [] and not r1.degenerate_cov and r1.moments_singular
+
+
+def test_cond_tol_controls_the_flag(empl):
+    m, kw = _models(empl)["pydynpd_bench_diff"]
+    with pytest.warns(DegenerateCovarianceWarning, match="reciprocal condition number"):
+        r = m.fit(**kw, cond_tol=0.5)
+    assert r.degenerate_cov and r.omitted == []
+    with pytest.raises(ValueError, match="cond_tol"):
+        m.fit(**kw, cond_tol=-1)

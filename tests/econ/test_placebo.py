@@ -108,7 +108,13 @@ def test_kde_grid_matches_scott_formula():
 def test_placebo_identical_across_partitions_runs_and_backends(spark, panel, spec):
     test = PlaceboTest(panel, spec, replications=20, seed=123, fit_options={"diff_hansen": False})
     serial = test.run(SerialRunner())
-    assert serial.n_failed == 0 and len(serial.coefs) == 20
+    # With 92 instruments on 29 groups the two-step X'Z A Z'X is singular in 5 of these
+    # permutations and ip is omitted: NaN, so a failed replication (these 5 used to enter
+    # the placebo distribution as coefficient 0 with SE 0).
+    failed = serial.draws[serial.draws["status"] != "ok"]
+    assert serial.n_failed == 5 and len(serial.coefs) == 15
+    assert list(failed["replication"]) == [4, 8, 11, 12, 16]
+    assert failed["reason"].str.contains("non-finite estimate of 'ip'").all() and (serial.coefs != 0).all()
     cols = ["replication", "coef", "se", "nobs", "n_instruments", "status"]
     for parts in (1, 2, 5):
         res = test.run(SparkRunner(spark, partitions=parts, poll_seconds=0.2))
@@ -131,7 +137,7 @@ def test_placebo_identical_across_partitions_runs_and_backends(spark, panel, spe
     assert serial.draws.loc[7, "coef"] == ref.params["ip"]
     # the summary's p-value is the hand count over the draws
     b, d = serial.real, serial.coefs
-    assert serial.summary()["p_two_sided"] == (1 + np.sum(np.abs(d) >= abs(b))) / 21
+    assert serial.summary()["p_two_sided"] == (1 + np.sum(np.abs(d) >= abs(b))) / (len(d) + 1)
     assert serial.summary()["mean"] == pytest.approx(d.mean(), rel=1e-15)
 
 

@@ -54,6 +54,20 @@ Conventions that follow xtabond2 (and are tested against its published output):
   issued in either case.  The instrument count reported is the number of columns kept.
 * Regressors that are all zero or collinear in the estimation sample are dropped in
   order (later columns first), with a log message, as ``_rmcoll`` does.
+* Omitted regressors.  When X'Z A Z'X of the reported step is singular (typically a
+  two-step weighting matrix from a rank-deficient moment matrix: more instruments than
+  groups), invsym zeroes the rows of the regressors it cannot pivot on; xtabond2 then
+  prints them as coefficient 0 with SE 0.  Here they are *omitted*: coefficient, SE,
+  statistic and p-value NaN, listed in ``omitted`` (``to_frame``'s ``omitted`` column,
+  ``to_dict``, ``model_info``) and named in a note; the internal solution (zeros) still
+  drives the residuals and tests, so every other number stays xtabond2's.
+* Degenerate covariance.  A fit with omitted regressors, or whose X'Z A Z'X has a
+  reciprocal condition number (unit-diagonal scaling) below ``cond_tol`` (default 1e-10;
+  the published EmplUK fits are above 1e-5, the blown-up fits of the study-1 panels
+  below 1e-12), or a non-finite covariance, carries ``degenerate_cov = True`` with the
+  reason in ``degenerate_cov_reason`` and a :class:`DegenerateCovarianceWarning`: its
+  standard errors (often 1e5-1e7) are not meaningful.  Collapsing the instruments or
+  limiting their lags (fewer instruments than groups) is the usual remedy.
 """
 from __future__ import annotations
 
@@ -78,7 +92,7 @@ log = logging.getLogger("patentpanel.econ.gmm")
 __all__ = [
     "GMMInstrument", "IVInstrument", "SystemGMM", "DifferenceGMM", "DynamicPanelGMM",
     "GMMResults", "GMMSpec", "TestStat", "DiffHansen", "GMMDataError",
-    "SingularMomentsWarning", "TooManyInstrumentsWarning", "expand_terms",
+    "SingularMomentsWarning", "TooManyInstrumentsWarning", "DegenerateCovarianceWarning", "expand_terms",
 ]
 
 EQUATIONS = ("both", "diff", "level")
@@ -91,6 +105,11 @@ class GMMDataError(ValueError):
 
 class SingularMomentsWarning(RuntimeWarning):
     """The two-step moment covariance matrix is singular; a generalized inverse is used."""
+
+
+class DegenerateCovarianceWarning(RuntimeWarning):
+    """The coefficient covariance is numerically degenerate (regressors omitted by the
+    generalized inverse, or X'Z A Z'X numerically singular): its SEs are not meaningful."""
 
 
 class TooManyInstrumentsWarning(RuntimeWarning):
@@ -549,33 +568,60 @@ class GMMResults:
     """Estimates and diagnostics of a dynamic-panel GMM fit (attributes as in linearmodels).
 
     ``nobs`` follows xtabond2 (levels-equation observations in system GMM);
-    ``nobs_stacked`` counts all rows of the stacked system.
+    ``nobs_stacked`` counts all rows of the stacked system. ``omitted`` lists the
+    regressors the estimator could not identify (NaN in ``params``, ``std_errors``,
+    ``cov``); ``degenerate_cov`` (with ``degenerate_cov_reason``) flags a covariance whose
+    standard errors are not meaningful; ``bread_rcond`` is the reciprocal condition number
+    of X'Z A Z'X behind it; ``moments_singular`` says the two-step moment matrix needed a
+    generalized inverse (more instruments than groups), which makes the two-step estimates
+    sensitive to rounding in the data.
     """
+
+    omitted: list = []
+    moments_singular: bool = False
+    degenerate_cov: bool = False
+    degenerate_cov_reason: str | None = None
+    bread_rcond: float = float("nan")
+    _omit = None
+    _omit1 = None
 
     def __init__(self, **kw: Any):
         self.__dict__.update(kw)
+
+    def _nan_omitted(self, v: np.ndarray, mask) -> np.ndarray:
+        if mask is None or not mask.any():
+            return v
+        v = np.array(v, dtype=float)
+        v[mask] = np.nan
+        return v
 
     # pandas objects are built on first use: a placebo loop reads one coefficient
     @property
     def params(self) -> pd.Series:
         if "_params" not in self.__dict__:
-            self._params = pd.Series(self._b, index=self._names, name="param")
+            self._params = pd.Series(self._nan_omitted(self._b, self._omit), index=self._names, name="param")
         return self._params
 
     @property
     def cov(self) -> pd.DataFrame:
         if "_cov" not in self.__dict__:
-            self._cov = pd.DataFrame(self._V, index=self._names, columns=self._names)
+            V = self._V
+            if self._omit is not None and self._omit.any():
+                V = np.array(V, dtype=float)
+                V[self._omit, :] = np.nan
+                V[:, self._omit] = np.nan
+            self._cov = pd.DataFrame(V, index=self._names, columns=self._names)
         return self._cov
 
     @property
     def onestep_params(self) -> pd.Series:
-        return pd.Series(self._b1, index=self._names, name="param")
+        return pd.Series(self._nan_omitted(self._b1, self._omit1), index=self._names, name="param")
 
     # --- inference --------------------------------------------------------------------
     @property
     def std_errors(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self._V)), index=self._names, name="std_error")
+        return pd.Series(self._nan_omitted(np.sqrt(np.diag(self._V)), self._omit), index=self._names,
+                         name="std_error")
 
     @property
     def tstats(self) -> pd.Series:
@@ -603,7 +649,9 @@ class GMMResults:
             "estimator": self.estimator, "steps": self.steps, "robust": self.robust,
             "small": self.small, "n_groups": self.n_groups, "n_instruments": self.n_instruments,
             "nobs_stacked": self.nobs_stacked, "entity_effects": True,
-            "time_effects": self.time_dummies,
+            "time_effects": self.time_dummies, "omitted": list(self.omitted),
+            "degenerate_cov": bool(self.degenerate_cov), "degenerate_cov_reason": self.degenerate_cov_reason,
+            "bread_rcond": self.bread_rcond, "moments_singular": bool(self.moments_singular),
         }
         for m, t in self.ar_tests.items():
             info[f"ar{m}_z"], info[f"ar{m}_p"] = t.stat, t.pvalue
@@ -614,11 +662,24 @@ class GMMResults:
         return info
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per coefficient: estimate, SE, statistic, p-value, interval."""
+        """One row per coefficient: estimate, SE, statistic, p-value, interval, and
+        whether the regressor was omitted (all NaN then)."""
         ci = self.conf_int()
         return pd.DataFrame({"param": self.params, "std_error": self.std_errors,
                              "stat": self.tstats, "pvalue": self.pvalues,
-                             "lower": ci["lower"], "upper": ci["upper"]})
+                             "lower": ci["lower"], "upper": ci["upper"],
+                             "omitted": self.params.index.isin(self.omitted)})
+
+    @property
+    def notes(self) -> list[str]:
+        """Table notes: omitted regressors and a degenerate covariance."""
+        out = []
+        if self.omitted:
+            out.append(f"Omitted (not identified by the {'two' if self.steps == 2 else 'one'}-step weighting): "
+                       f"{', '.join(self.omitted)}.")
+        if self.degenerate_cov:
+            out.append(f"Degenerate covariance: {self.degenerate_cov_reason}.")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly record of the fit (coefficients and every diagnostic)."""
@@ -636,6 +697,8 @@ class GMMResults:
             "diff_hansen": {d.group: {"excluding": ts(d.excluding), "difference": ts(d.difference)}
                             for d in self.diff_hansen},
             "wald": ts(self.wald), "dropped_regressors": list(self.dropped),
+            "omitted": list(self.omitted), "degenerate_cov": bool(self.degenerate_cov),
+            "degenerate_cov_reason": self.degenerate_cov_reason, "bread_rcond": self.bread_rcond,
         }
 
     # --- display ----------------------------------------------------------------------
@@ -657,6 +720,9 @@ class GMMResults:
         lines += ["-" * len(head), head, "-" * len(head)]
         ci = self.conf_int()
         for name in self.params.index:
+            if name in self.omitted:
+                lines.append(f"{name[:14]:>14} {'(omitted)':>11}")
+                continue
             lines.append(f"{name[:14]:>14} {self.params[name]:>11.7f} {self.std_errors[name]:>13.7f} "
                          f"{self.tstats[name]:>8.2f} {self.pvalues[name]:>7.3f} "
                          f"{ci.loc[name, 'lower']:>11.7f} {ci.loc[name, 'upper']:>12.7f}")
@@ -1203,7 +1269,8 @@ class DynamicPanelGMM:
     # --- estimation ---------------------------------------------------------------------
     def fit(self, steps: int = 2, robust: bool = True, small: bool = False, h: int = 3,
             ar_order: int = 2, diff_hansen: bool = True, ginv: str = "invsym",
-            rank_tol: float = 1e-12, convention: str = "published") -> GMMResults:
+            rank_tol: float = 1e-12, convention: str = "published",
+            cond_tol: float = 1e-10) -> GMMResults:
         """Estimate.
 
         ``steps``: 1 or 2; ``robust``: cluster-robust one-step SEs, Windmeijer-corrected
@@ -1213,6 +1280,8 @@ class DynamicPanelGMM:
         difference-in-Hansen tests per instrument group; ``ginv``: generalized inverse
         for moment matrices, ``invsym`` (xtabond2) or ``pinv`` (Moore-Penrose);
         ``rank_tol``: relative pivot below which a column counts as collinear;
+        ``cond_tol``: reciprocal condition number of X'Z A Z'X below which the
+        covariance is flagged as degenerate (``degenerate_cov``);
         ``convention``: ``"published"`` reproduces the xtabond2 output printed in Roodman
         (2009) (and ``../shared/reference/gmm``); ``"xtabond2-3.7"`` follows the 2020
         Mata source.  They differ in three details only: (1) in system GMM with h>1 the
@@ -1239,9 +1308,11 @@ class DynamicPanelGMM:
             self._designs[convention] = self._build(convention)
         d = self._designs[convention]
         robust = bool(robust) or d.cluster is not None
+        if not cond_tol >= 0:
+            raise ValueError(f"cond_tol must be >= 0, got {cond_tol!r}")
         return _estimate(self, d, steps=steps, robust=robust, small=bool(small), h=h,
                          ar_order=ar_order, want_diff=diff_hansen, ginv=ginv, tol=rank_tol,
-                         convention=convention)
+                         convention=convention, cond_tol=float(cond_tol))
 
 
 class SystemGMM(DynamicPanelGMM):
@@ -1257,7 +1328,7 @@ class DifferenceGMM(DynamicPanelGMM):
 
 
 def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar_order,
-              want_diff, ginv, tol, convention) -> GMMResults:
+              want_diff, ginv, tol, convention, cond_tol=1e-10) -> GMMResults:
     N, T, R = d.N, d.T, d.R
     X, Y, Z = d.X, d.Y, d.Z
     k, j = X.shape[1], Z.j
@@ -1307,7 +1378,8 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     G1 = _GInverse(S1, tol, ginv)  # A1 = S1^- / sig2
     drop1 = G1.dropped
     W1 = G1.half(ZX)
-    V1 = _inv_k(W1.T @ W1, tol, ginv)
+    bread1 = W1.T @ W1
+    V1 = _inv_k(bread1, tol, ginv)
     b1 = V1 @ (W1.T @ G1.half(ZY))
     e1 = Y - X @ b1
     err_rows = np.zeros((N, R), bool)
@@ -1335,6 +1407,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
     hansen = None
     V2 = V2r = V1r = b2 = e2 = S = XZA2 = None
     small_c = 1.0
+    moments_singular = False
     if onestep_nonrobust:
         S = S1 * sig2
     else:
@@ -1346,6 +1419,7 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         V1r = VXZA1 @ S @ VXZA1.T
         G2 = _GInverse(S, tol, ginv)  # A2
         drop2 = G2.dropped
+        moments_singular = drop2 > drop1
         if drop2 > drop1 or (ginv == "pinv" and drop2):
             msg = ("two-step estimated covariance matrix of moments is singular; using a generalized inverse "
                    f"({ginv}) for the {'optimal weighting matrix' if steps == 2 else 'Hansen test'}; "
@@ -1354,7 +1428,8 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
             warn_list.append(msg)
         XZA2 = G2.solve(ZX).T
         W2 = G2.half(ZX)
-        V2 = _inv_k(W2.T @ W2, tol, ginv)
+        bread2 = W2.T @ W2
+        V2 = _inv_k(bread2, tol, ginv)
         b2 = V2 @ (XZA2 @ ZY)
         e2 = Y - X @ b2
         if steps == 2:
@@ -1380,11 +1455,11 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         hansen_stat = float(Ze2 @ A2Ze)
         hansen = TestStat(hansen_stat, _chi2_p(hansen_stat, sargan_df), sargan_df)
     if steps == 1:
-        b, Vn, e = b1, V1, e1
+        b, Vn, e, bread = b1, V1, e1, bread1
         Vr = V1r if robust else None
         m2VZXA = (-2.0 * a1) * V1 @ G1.solve(ZX).T
     else:
-        b, Vn, e = b2, V2, e2
+        b, Vn, e, bread = b2, V2, e2, bread2
         Vr = V2r if robust else None
         m2VZXA = -2.0 * V2 @ XZA2
     Vuse = Vr if robust else Vn
@@ -1421,6 +1496,32 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
             wald = TestStat(q / dfm, float(special.fdtrc(dfm, df_resid, q / dfm)), dfm, "F")
         else:
             wald = TestStat(q, _chi2_p(q, dfm), dfm)
+
+    # omitted regressors and a degenerate covariance (see the module notes)
+    omit = np.diag(Vn) == 0
+    omitted = [str(n) for n in np.asarray(d.index)[omit]]
+    rcond = _scaled_rcond(bread)
+    reasons: list[str] = []
+    which = "two-step" if steps == 2 else "one-step"
+    if omitted:
+        reasons.append(f"{', '.join(omitted)} omitted: X'Z A Z'X of the {which} fit is singular and the "
+                       f"generalized inverse ({ginv}) drops them (xtabond2 prints them as 0 with SE 0)")
+    if not rcond >= cond_tol:
+        reasons.append(f"X'Z A Z'X of the {which} fit is numerically singular (reciprocal condition "
+                       f"number {rcond:.2g} < {cond_tol:g})")
+    if not np.all(np.isfinite(V)) or np.any(np.diag(V) < 0):
+        reasons.append("the covariance matrix has non-finite or negative variances")
+    degenerate_reason = None
+    if reasons:
+        g_n = n_clusters if n_clusters is not None else n_groups
+        context = ""
+        if steps == 2 and moments_singular:
+            context = (f"; the two-step weighting matrix inverts a singular moment matrix ({j0} instruments, "
+                       f"{g_n} {'clusters' if n_clusters is not None else 'groups'})")
+        degenerate_reason = "; ".join(reasons) + context + \
+            ": the standard errors are not meaningful (collapse the instruments or limit their lags)"
+        warnings.warn(degenerate_reason, DegenerateCovarianceWarning, stacklevel=3)
+        warn_list.append(degenerate_reason)
 
     # difference-in-Hansen/Sargan
     diffs: list[DiffHansen] = []
@@ -1467,7 +1568,9 @@ def _estimate(model: DynamicPanelGMM, d: _Design, *, steps, robust, small, h, ar
         entity=model.entity, time=model.time, transform="orthogonal deviations" if fod else "first differences",
         sigma2=sig2, g_min=gmin, g_max=gmax, dropped=d.dropped, warnings=warn_list,
         instrument_groups=d.group_labels, time_dummies=model.time_dummies, n_clusters=n_clusters,
-        resid=e, _b1=b1,
+        resid=e, _b1=b1, _omit1=np.diag(V1) == 0, _omit=omit, omitted=omitted,
+        degenerate_cov=degenerate_reason is not None, degenerate_cov_reason=degenerate_reason,
+        bread_rcond=rcond, moments_singular=moments_singular,
     )
 
 
@@ -1531,6 +1634,19 @@ class _Instruments:
 
 def _inv_k(M: np.ndarray, tol: float, method: str) -> np.ndarray:
     return _ginv(M, tol, method)[0]
+
+
+def _scaled_rcond(M: np.ndarray) -> float:
+    """Reciprocal 2-norm condition number of the symmetric PSD ``M`` scaled to unit
+    diagonal (0 when a diagonal entry is not positive or M is not finite)."""
+    if M.size == 0:
+        return 1.0
+    d = np.diag(M)
+    if not np.all(np.isfinite(M)) or np.any(d <= 0):
+        return 0.0
+    s = 1.0 / np.sqrt(d)
+    w = np.linalg.eigvalsh(M * s[:, None] * s[None, :])
+    return float(max(w[0], 0.0) / w[-1]) if w[-1] > 0 else 0.0
 
 
 def _ar_tests(model, d: _Design, order, b, e, V, m2VZXA, sig2, h, robust, onestep_nonrobust, gsum):
@@ -1609,7 +1725,8 @@ class GMMSpec:
     fit_options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
-    _FIT_KEYS = ("steps", "robust", "small", "h", "ar_order", "diff_hansen", "ginv", "rank_tol", "convention")
+    _FIT_KEYS = ("steps", "robust", "small", "h", "ar_order", "diff_hansen", "ginv", "rank_tol", "convention",
+                 "cond_tol")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], name: str | None = None) -> "GMMSpec":
