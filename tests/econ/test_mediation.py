@@ -102,3 +102,19 @@ def test_intervals_by_hand():
 def test_wrong_mediator_model(panel, specs):
     with pytest.raises(Exception, match="explains 'ti'"):
         Mediation(panel, specs["model4"], specs["model6"], specs["model6"])
+
+
+def test_omitted_path_coefficient_is_an_error_not_zero(cfg):
+    """A path whose regressor the two-step weighting cannot identify (omitted, NaN) stops
+    the mediation (or that bootstrap draw) with the reason, instead of entering as 0."""
+    import warnings
+    from patentpanel.econ.gmm import GMMDataError, GMMSpec
+    from patentpanel.econ.mediation import _coef
+    spec = GMMSpec.from_yaml(cfg.path("estimate.gmm.models_file"), "model5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = spec.fit(firm_year(seed=12, n_firms=60))
+    assert r.omitted == ["_cons"]
+    with pytest.raises(GMMDataError, match="'_cons' is omitted from model5"):
+        _coef(r, "_cons", "model5")
+    assert np.isfinite(_coef(r, "ip", "model5")[0])

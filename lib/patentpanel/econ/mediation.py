@@ -88,6 +88,9 @@ def _coef(res: GMMResults, term: str, model: str) -> tuple[float, float]:
     if term not in res.params.index:
         raise GMMDataError(f"mediation: {term!r} is not among the estimates of {model} "
                            f"({list(res.params.index)})")
+    if term in getattr(res, "omitted", ()):
+        raise GMMDataError(f"mediation: {term!r} is omitted from {model}: not identified by the "
+                           f"{'two' if res.steps == 2 else 'one'}-step weighting (singular X'Z A Z'X)")
     return float(res.params[term]), float(res.std_errors[term])
 
 

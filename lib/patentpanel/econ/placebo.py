@@ -141,6 +141,9 @@ def _term_row(res: GMMResults, term: str) -> dict:
     if term not in res.params.index:
         raise GMMDataError(f"term {term!r} was dropped from the fit (collinear or all zero); "
                            f"estimated terms: {list(res.params.index)}")
+    if term in getattr(res, "omitted", ()):
+        raise GMMDataError(f"term {term!r} omitted: not identified by the "
+                           f"{'two' if res.steps == 2 else 'one'}-step weighting (singular X'Z A Z'X)")
     coef, se = float(res.params[term]), float(res.std_errors[term])
     if not (np.isfinite(coef) and np.isfinite(se)):
         raise FloatingPointError(f"non-finite estimate of {term!r}: coef={coef}, se={se}")
