@@ -26,23 +26,74 @@ def _random_graph(seed=11, n=40):
     return G
 
 
-@pytest.fixture(scope="module")
-def graph_and_nx(spark):
-    G = _random_graph()
+def _frames(spark, G):
     rows = [(u, v) for u, v in G.edges] + [(v, u) for u, v in list(G.edges)[:5]] + [(3, 3)]
     edges = spark.createDataFrame(rows, "src long, dst long")
     vertices = spark.createDataFrame([(v,) for v in G.nodes], "id long")
-    g = OrgGraph(edges, vertices, engine="dataframe", checkpoint_every=3)
+    return edges, vertices
+
+
+@pytest.fixture(scope="module", params=["dataframe", "driver"])
+def graph_and_nx(spark, request):
+    G = _random_graph()
+    edges, vertices = _frames(spark, G)
+    g = OrgGraph(edges, vertices, engine=request.param, checkpoint_every=3)
+    assert g.engine == request.param
     yield g, G
     g.unpersist()
 
 
 def test_engine_choice_is_logged(spark, caplog):
-    e = spark.createDataFrame([(1, 2)], "src long, dst long")
+    e = spark.createDataFrame([(1, 2), (2, 3), (2, 1)], "src long, dst long")
+    gf, _ = graphframes_available(spark)
     with caplog.at_level(logging.INFO, logger="patentpanel.network.graph"):
-        g = OrgGraph(e, engine="auto")
-    assert g.engine in ("graphframes", "dataframe")
-    assert any("organisation graph engine" in r.message for r in caplog.records)
+        small = OrgGraph(e, engine="auto", driver_max_edges=2, validate=False)
+        large = OrgGraph(e, engine="auto", driver_max_edges=1, validate=False)
+    if gf:
+        assert small.engine == large.engine == "graphframes"
+    else:
+        # 2 distinct undirected edges: on the driver up to the limit, DataFrames above it
+        assert small.engine == "driver" and "2 edges <= driver_max_edges 2" in small.engine_reason
+        assert large.engine == "dataframe" and "2 edges > driver_max_edges 1" in large.engine_reason
+    msgs = [r.message for r in caplog.records if "organisation graph engine" in r.message]
+    assert len(msgs) == 2 and small.engine_reason in msgs[0] and large.engine_reason in msgs[1]
+    with pytest.raises(ValueError, match="driver_max_edges must be >= 0"):
+        OrgGraph(e, engine="auto", driver_max_edges=-1)
+
+
+def test_driver_pagerank_agrees_with_dataframe_engine_and_networkx(spark):
+    """Same damping, tolerance (the default 1e-9) and iteration cap: the driver engine
+    runs networkx's iteration exactly (so equal to rounding); the DataFrame engine tests
+    convergence every checkpoint_every steps, so it may run up to 9 more iterations here.
+    Damping 0.5 keeps the DataFrame engine's iteration count (one Spark job each) small."""
+    G = _random_graph(seed=5, n=60)
+    G.add_nodes_from(range(60, 64))                  # isolated (dangling) vertices
+    edges, vertices = _frames(spark, G)
+    ref = nx.pagerank(G, alpha=0.5, tol=1e-9, max_iter=100)
+    total = sum(ref.values())
+    got = {}
+    for engine in ("driver", "dataframe"):
+        # checkpoint_every=10: a convergence test (one Spark job) every 10 iterations
+        g = OrgGraph(edges, vertices, engine=engine, checkpoint_every=10, validate=False)
+        got[engine] = {r.id: r.pagerank for r in
+                       g.pagerank(reset_probability=0.5, max_iter=100, tol=1e-9).collect()}
+        g.unpersist()
+    for v, x in ref.items():
+        assert got["driver"][v] == pytest.approx(x / total, abs=1e-12)
+        assert got["dataframe"][v] == pytest.approx(got["driver"][v], abs=1e-9)
+
+
+def test_driver_engine_string_ids_and_unreachable_landmarks(spark):
+    e = spark.createDataFrame([("a", "b"), ("b", "c"), ("x", "y")], "src string, dst string")
+    v = spark.createDataFrame([(i,) for i in "abcxyz"], "id string")
+    g = OrgGraph(e, v, engine="driver")
+    assert {r.id: r.component for r in g.connected_components().collect()} == \
+        {"a": "a", "b": "a", "c": "a", "x": "x", "y": "x", "z": "z"}
+    sp = {r.id: dict(r.distances) for r in g.shortest_paths(["c", "y"]).collect()}
+    assert sp == {"a": {"c": 2}, "b": {"c": 1}, "c": {"c": 0}, "x": {"y": 1}, "y": {"y": 0},
+                  "z": {}}
+    assert {r.id: r.degree for r in g.degrees().collect()} == \
+        {"a": 1, "b": 2, "c": 1, "x": 1, "y": 1, "z": 0}
 
 
 def test_degrees_equal_networkx(graph_and_nx):
@@ -90,6 +141,10 @@ def test_bad_input_is_named(spark):
         OrgGraph(e.withColumnRenamed("src", "a"), engine="dataframe")
     with pytest.raises(ValueError, match="landmarks not among"):
         OrgGraph(e, engine="dataframe").shortest_paths([99])
+    with pytest.raises(ValueError, match="not in the vertex table"):
+        OrgGraph(e, v, engine="driver")
+    with pytest.raises(ValueError, match="landmarks not among"):
+        OrgGraph(e, engine="driver").shortest_paths([99])
 
 
 def test_graphframes_engine_agrees(spark, graph_and_nx):

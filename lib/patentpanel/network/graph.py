@@ -5,9 +5,18 @@ national multi-decade run, so it stays in Spark:
 
 * ``graphframes``: GraphFrames (when ``org.graphframes`` JVM classes and the ``graphframes``
   Python package are loadable, e.g. under ``spark-submit.sh --with-packages``);
-* ``dataframe``: an embedded engine of iterative DataFrame joins, no extra JARs.
+* ``dataframe``: an embedded engine of iterative DataFrame joins, no extra JARs;
+* ``driver``: the edge list collected to the driver and computed with igraph/scipy
+  (:mod:`.graph_driver`), for graphs of at most ``driver_max_edges`` edges.
 
-Both expose :meth:`OrgGraph.degrees`, :meth:`OrgGraph.pagerank`,
+``auto`` means GraphFrames when available, else ``driver`` when the graph has at most
+``driver_max_edges`` (undirected) edges, else ``dataframe``; the choice and its reason
+are logged. Each DataFrame-engine iteration is a Spark job (~0.1-1 s of scheduling
+however small the graph), so up to 100 PageRank iterations, the component rounds and
+the BFS levels of five landmarks cost minutes even for a few hundred edges, while the
+driver engine needs one collect and well under a second per million edges.
+
+All engines expose :meth:`OrgGraph.degrees`, :meth:`OrgGraph.pagerank`,
 :meth:`OrgGraph.connected_components` and :meth:`OrgGraph.shortest_paths` with the same
 output schemas; the choice is logged. The graph is undirected and simple: input edges
 (src, dst) are canonicalised, deduplicated and self-loops dropped.
@@ -45,7 +54,8 @@ log = logging.getLogger("patentpanel.network.graph")
 
 __all__ = ["OrgGraph", "graphframes_available", "ENGINES"]
 
-ENGINES = ("auto", "graphframes", "dataframe")
+ENGINES = ("auto", "graphframes", "dataframe", "driver")
+DEFAULT_DRIVER_MAX_EDGES = 5_000_000
 GRAPHFRAMES_CLASS = "org.graphframes.GraphFramePythonAPI"
 
 
@@ -68,12 +78,14 @@ class OrgGraph:
     """An undirected simple graph on Spark.
 
     ``edges``: columns src, dst. ``vertices``: column id (default: the edge endpoints);
-    every endpoint must be a vertex. ``engine``: auto | graphframes | dataframe.
+    every endpoint must be a vertex. ``engine``: auto | graphframes | dataframe | driver;
+    ``driver_max_edges``: the largest graph ``auto`` computes on the driver.
     """
 
     def __init__(self, edges: DataFrame, vertices: DataFrame | None = None, *,
                  engine: str = "auto", checkpoint_every: int = 4,
-                 checkpoint_dir: str | None = None, validate: bool = True):
+                 checkpoint_dir: str | None = None, validate: bool = True,
+                 driver_max_edges: int = DEFAULT_DRIVER_MAX_EDGES):
         if engine not in ENGINES:
             raise ValueError(f"graph engine {engine!r} not in {ENGINES}")
         for c in ("src", "dst"):
@@ -81,6 +93,8 @@ class OrgGraph:
                 raise ValueError(f"graph edges: missing column {c!r} (got {edges.columns})")
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+        if driver_max_edges < 0:
+            raise ValueError(f"driver_max_edges must be >= 0, got {driver_max_edges}")
         self.spark = edges.sparkSession
         und = (edges.where(F.col("src").isNotNull() & F.col("dst").isNotNull()
                            & (F.col("src") != F.col("dst")))
@@ -93,7 +107,13 @@ class OrgGraph:
         elif "id" not in vertices.columns:
             raise ValueError(f"graph vertices: missing column 'id' (got {vertices.columns})")
         self.vertices = vertices.select("id").where(F.col("id").isNotNull()).distinct().persist()
-        if validate:
+        self._driver = None
+        self.engine, reason = self._choose_engine(engine, driver_max_edges)
+        self.engine_reason = reason
+        log.info("organisation graph engine: %s (%s)", self.engine, reason)
+        if self.engine == "driver":
+            self._load_driver()          # validates the endpoints itself
+        elif validate:
             orphans = (self.both.select(F.col("src").alias("id"))
                        .join(self.vertices, "id", "left_anti").limit(5).collect())
             if orphans:
@@ -103,18 +123,34 @@ class OrgGraph:
         self.checkpoint_dir = checkpoint_dir or None
         if self.checkpoint_dir:
             self.spark.sparkContext.setCheckpointDir(self.checkpoint_dir)
-        if engine == "dataframe":
-            self.engine, reason = "dataframe", "chosen in configuration"
-        else:
-            ok, reason = graphframes_available(self.spark)
-            if engine == "graphframes" and not ok:
+
+    def _choose_engine(self, engine: str, driver_max_edges: int) -> tuple[str, str]:
+        if engine in ("dataframe", "driver"):
+            return engine, "chosen in configuration"
+        ok, reason = graphframes_available(self.spark)
+        if engine == "graphframes":
+            if not ok:
                 raise RuntimeError(f"graph.engine=graphframes but {reason}; run through "
                                    "./spark-submit.sh --with-packages or set graph.engine=auto")
-            self.engine = "graphframes" if ok else "dataframe"
-            if not ok:
-                reason = f"embedded DataFrame engine; {reason}"
-        self.engine_reason = reason
-        log.info("organisation graph engine: %s (%s)", self.engine, reason)
+            return "graphframes", reason
+        if ok:
+            return "graphframes", reason
+        m = self.edges.count()
+        if m <= driver_max_edges:
+            return "driver", (f"{reason}; {m} edges <= driver_max_edges {driver_max_edges}: "
+                              f"collected to the driver (igraph)")
+        return "dataframe", (f"embedded DataFrame engine; {reason}; {m} edges > "
+                             f"driver_max_edges {driver_max_edges}")
+
+    def _load_driver(self) -> None:
+        from .graph_driver import DriverGraph
+        ids = self.vertices.toPandas()["id"]
+        e = self.edges.toPandas()
+        self._driver = DriverGraph(ids.to_numpy(), e["src"].to_numpy(), e["dst"].to_numpy())
+
+    def _from_driver(self, pdf, columns: str) -> DataFrame:
+        id_type = self.vertices.schema["id"].dataType.simpleString()
+        return self.spark.createDataFrame(pdf, columns.replace("ID", id_type))
 
     # ------------------------------------------------------------------ helpers
     def _cut(self, df: DataFrame) -> DataFrame:
@@ -137,6 +173,8 @@ class OrgGraph:
     # ------------------------------------------------------------------ degree
     def degrees(self) -> DataFrame:
         """(id, degree) for every vertex, isolated vertices 0."""
+        if self.engine == "driver":
+            return self._from_driver(self._driver.degrees(), "id ID, degree int")
         if self.engine == "graphframes":
             d = self._graphframe(False).degrees
         else:
@@ -159,6 +197,9 @@ class OrgGraph:
             v = res.vertices.select("id", "pagerank")
             total = v.agg(F.sum("pagerank")).first()[0]
             return v.select("id", (F.col("pagerank") / F.lit(total)).alias("pagerank"))
+        if self.engine == "driver":
+            return self._from_driver(self._driver.pagerank(1.0 - reset_probability, max_iter, tol),
+                                     "id ID, pagerank double")
         return self._pagerank_df(1.0 - reset_probability, max_iter, tol)
 
     def _pagerank_df(self, alpha: float, max_iter: int, tol: float) -> DataFrame:
@@ -216,6 +257,8 @@ class OrgGraph:
     # ------------------------------------------------------------------ components
     def connected_components(self, max_rounds: int = 1000) -> DataFrame:
         """(id, component), component = smallest vertex id in the component."""
+        if self.engine == "driver":
+            return self._from_driver(self._driver.connected_components(), "id ID, component ID")
         if self.engine == "graphframes":
             sc = self.spark.sparkContext
             if sc.getCheckpointDir() is None:
@@ -251,6 +294,10 @@ class OrgGraph:
         landmarks = list(dict.fromkeys(landmarks))
         if not landmarks:
             raise ValueError("shortest_paths needs at least one landmark")
+        if self.engine == "driver":
+            visited = self._from_driver(self._driver.shortest_paths(landmarks),
+                                        "id ID, landmark ID, dist int")
+            return self._distance_maps(visited)
         lm = self.spark.createDataFrame([(x,) for x in landmarks], ["id"]).select(
             F.col("id").cast(self.vertices.schema["id"].dataType).alias("id"))
         missing = [r.id for r in lm.join(self.vertices, "id", "left_anti").collect()]
@@ -277,6 +324,10 @@ class OrgGraph:
             frontier.unpersist()
             visited, frontier = grown, nxt
         log.info("landmark BFS: %d landmarks, eccentricity bound %d", len(landmarks), step - 1)
+        return self._distance_maps(visited)
+
+    def _distance_maps(self, visited: DataFrame) -> DataFrame:
+        """(id, landmark, dist) rows -> (id, distances map) for every vertex."""
         entry = F.when(F.col("landmark").isNotNull(), F.struct(F.col("landmark").alias("key"),
                                                                 F.col("dist").alias("value")))
         return (self.vertices.join(visited, "id", "left").groupBy("id")

@@ -117,7 +117,8 @@ def org_graph_metrics(org_edges_df: DataFrame, cfg, engine: str = "auto") -> Dat
          .select(F.xxhash64("org_a").alias("src"), F.xxhash64("org_b").alias("dst")))
     g = OrgGraph(e, names.select("id"), engine=engine,
                  checkpoint_every=int(og["checkpoint_every"]),
-                 checkpoint_dir=og["checkpoint_dir"] or None, validate=False)
+                 checkpoint_dir=og["checkpoint_dir"] or None, validate=False,
+                 driver_max_edges=int(og["driver_max_edges"]))
     deg = g.degrees().persist()
     pr = g.pagerank(float(og["reset_probability"]), int(og["max_iter"]), float(og["tol"]))
     cc = g.connected_components()

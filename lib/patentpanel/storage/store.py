@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from typing import Any, Mapping, Sequence
 
 from pyspark.sql import DataFrame
@@ -215,13 +216,16 @@ class TableStore:
             check_columns_exist(name, df.schema, keys, "key")
             self._check_unique_keys(name, df, keys)
 
+        t0 = time.perf_counter()
         if mode == "overwrite" or not exists:
             version = self._engine.overwrite(df, path, parts, description, user_metadata)
         elif mode == "append":
             version = self._engine.append(df, path, parts, description, user_metadata)
         else:
             version = self._engine.merge(df, path, keys, parts, description, user_metadata)
-        log.info("wrote %s (%s, %s) -> version %d", name, mode, self.engine, version)
+        log.info("wrote %s (%s, %s) -> version %d in %.2f s", name, mode, self.engine, version,
+                 time.perf_counter() - t0, extra={"table": name, "mode": mode,
+                                                  "seconds": time.perf_counter() - t0})
         return version
 
     def _check_partition_types(self, name: str, schema: StructType, parts: list[str]) -> None:
