@@ -22,6 +22,8 @@ import pytest
 
 from patentpanel.cli import RunContext
 
+pytestmark = pytest.mark.slow
+
 N = 20_000
 SEED = 11
 REL = 1e-12
@@ -105,7 +107,9 @@ def plan_built(spark, engines, cfg, tmp_path_factory):
                     "gold.clusters", mode="overwrite")
     cen = truth["centrality"].rename(columns={"adcode": "city_code", "year": "app_year"})
     ctx.store.write(spark.createDataFrame(cen[["city_code", "app_year", "nc"]]), "gold.centrality", mode="overwrite")
-    return build_panels(spark, ctx.store, c), truth
+    built = build_panels(spark, ctx.store, c)
+    _stage("patentpanel.panels.job", ctx)          # the stage itself: validate and write
+    return built, truth, ctx.store
 
 
 @pytest.fixture(scope="module")
@@ -137,10 +141,17 @@ def pipeline(spark, engines, cfg, tmp_path_factory):
         if not ctx.store.exists(t):
             pytest.skip(f"{t} missing: the network stage did not write it")
     from patentpanel.panels.job import build_panels
-    return build_panels(spark, ctx.store, c), _truth(sim)
+    return build_panels(spark, ctx.store, c), _truth(sim), ctx.store
 
 
 SOURCES = ["plan_built", "pipeline"]
+
+
+def _same(m, mine, theirs, what, keys=("city_code", "year")):
+    """Exact equality, failing with the keys of the first mismatching rows."""
+    bad = m[~(m[mine].astype(float) == m[theirs].astype(float))]
+    assert bad.empty, (f"{what}: {len(bad)} of {len(m)} rows differ, e.g. "
+                       f"{bad[list(keys) + [mine, theirs]].head(5).to_dict('records')}")
 
 
 def _close(a, b, what):
@@ -150,19 +161,21 @@ def _close(a, b, what):
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_clusters_and_cluster_year(source, request):
-    built, truth = request.getfixturevalue(source)
+    built, truth = request.getfixturevalue(source)[:2]
     f, meta = built["cluster_year"]
     lq = truth["lq"]
     assert sorted(f["city_code"].unique()) == sorted(lq.loc[lq["cluster"], "adcode"])
     k = ["city_code", "year"]
     ry = truth["region_year"].rename(columns={"adcode": "city_code"})[k + ["ti_fractional"]]
     m = f.merge(ry, on=k, how="left")
-    _close(m["ti_count"], m["ti_fractional"].fillna(0.0), "ti_count")
+    d = m[~np.isclose(m["ti_count"], m["ti_fractional"].fillna(0.0), rtol=REL, atol=REL)]
+    assert d.empty, f"ti_count: {len(d)} cluster-years differ, e.g. {d[k + ['ti_count', 'ti_fractional']].head(5).to_dict('records')}"
     pc = truth["policy_counts"].rename(columns={"adcode": "city_code", "ip": "t_ip", "ip_city": "t_city",
                                                 "ip_province": "t_prov"})
     m = f.merge(pc[k + ["t_ip", "t_city", "t_prov"]], on=k, how="left")
-    assert (m["ip_count"] == m["t_ip"]).all() and (m["ip_city"] == m["t_city"]).all()
-    assert (m["ip_province"] == m["t_prov"]).all()
+    _same(m, "ip_count", "t_ip", "ip_count")
+    _same(m, "ip_city", "t_city", "ip_city")
+    _same(m, "ip_province", "t_prov", "ip_province")
     cen = truth["centrality"].rename(columns={"adcode": "city_code", "nc": "t_nc"})[k + ["t_nc"]]
     m = f.merge(cen, on=k, how="left")
     assert (m["nc_raw"].isna() == m["t_nc"].isna()).all(), "NC present in exactly the truth's network years"
@@ -171,7 +184,7 @@ def test_clusters_and_cluster_year(source, request):
     m = f.merge(yb, on=k, how="left")
     for mine, theirs in (("ed_raw", "gdp_per_capita"), ("ic_raw", "road_area_per_capita"),
                          ("ie_raw", "st_expenditure")):
-        assert (m[mine] == m[theirs]).all(), mine
+        _same(m, mine, theirs, mine)
     # logged values: the documented rule applied to the truth's raw values; and the
     # truth's own ln_* where its rule is the same (planted clusters)
     plus = set(meta["log_plus_one"])
@@ -192,14 +205,14 @@ def test_clusters_and_cluster_year(source, request):
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_city120_year(source, request):
-    built, truth = request.getfixturevalue(source)
+    built, truth = request.getfixturevalue(source)[:2]
     f, meta = built["city120_year"]
     s2 = truth["study2_panel"].rename(columns={"adcode": "city_code"})
     assert len(f) == len(s2) == 120 * 12
     m = f.merge(s2, on=["city_code", "year"], how="inner", suffixes=("", "_t"))
     assert len(m) == len(f)
     for c in ("ft_count", "ct_count", "gpt_count"):
-        assert (m[c] == m[f"{c}_t"]).all(), c
+        _same(m, c, f"{c}_t", c)
     for c in ("ft", "ct", "gpt"):
         _close(m[c], m[f"{c}_t"], c)
     _close(m["population"], m["population_10k"], "population")
@@ -214,12 +227,12 @@ def test_city120_year(source, request):
     ry = truth["region_year"].rename(columns={"adcode": "city_code"})
     m = f.merge(ry, on=["city_code", "year"])
     for t in ("invention", "utility", "design"):
-        assert (m[f"{t}_count"] == m[f"all_{t}"]).all(), t
+        _same(m, f"{t}_count", f"all_{t}", f"{t}_count")
 
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_firm_year(source, request):
-    built, truth = request.getfixturevalue(source)
+    built, truth = request.getfixturevalue(source)[:2]
     f, meta = built["firm_year"]
     fp = truth["firm_panel"]
     fp["firm_id"] = fp["firm_id"].astype(str)
@@ -228,9 +241,23 @@ def test_firm_year(source, request):
     assert sorted(f["firm_id"].unique()) == sorted(keep["firm_id"].unique())
     m = f.merge(keep, on=["firm_id", "year"])
     assert len(m) == len(f)
-    assert (m["ti_count"] == m["invention_applications"]).all()
+    _same(m, "ti_count", "invention_applications", "TI^ counts", keys=("firm_id", "year"))
     if "ti" in meta["log_plus_one"]:
         _close(m["ti"], m["ti_hat"], "TI^ = log(1 + applications)")
     if "ip" in meta["log_plus_one"]:
         _close(m["ip"], m["ip_log1p"], "IP = log(1 + city IP)")
     _close(m["gs"], np.log(m["subsidies"]), "GS = log(subsidies)")
+
+
+def test_stage_writes_gold_tables_with_metadata(plan_built):
+    built, _, store = plan_built
+    for name in ("cluster_year", "city120_year", "firm_year", "descriptives"):
+        df = store.read(f"gold.{name}")
+        assert df.count() == len(built[name][0]), name
+    meta = store.history("gold.cluster_year")[0]["metadata"]
+    assert meta["stage"] == "panels" and sorted(meta["log_plus_one"]) == sorted(built["cluster_year"][1]["log_plus_one"])
+    d = store.read("gold.descriptives").toPandas()
+    assert set(d["table"]) == {"study1_table2", "study1_table3", "study1_vif", "study2_table4"}
+    t2 = d[(d["table"] == "study1_table2") & (d["statistic"] == "mean")].set_index("variable")["value"]
+    f = built["cluster_year"][0]
+    assert t2["ti"] == pytest.approx(f["ti"].mean(), rel=1e-14)

@@ -38,10 +38,15 @@ def silver_rows(spark):
     return silver(spark, rows)
 
 
+_COUNTS: dict = {}
+
+
 def _ti(silver_rows, rule):
-    pats, apps, ai = silver_rows
-    c = fractional_counts(pats, apps, ai, ai_flag="is_ai_ipc", years=(2011, 2020), unresolved_share=rule)
-    return fractional_ti(c.toPandas())
+    if rule not in _COUNTS:              # one Spark job per rule for the whole module
+        pats, apps, ai = silver_rows
+        c = fractional_counts(pats, apps, ai, ai_flag="is_ai_ipc", years=(2011, 2020), unresolved_share=rule)
+        _COUNTS[rule] = c.toPandas()
+    return fractional_ti(_COUNTS[rule].copy())
 
 
 def test_fractional_counting_drop(silver_rows):
