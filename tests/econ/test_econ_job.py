@@ -100,3 +100,41 @@ def test_stage_end_to_end(ctx, spark, cfg):
     s2 = job.run(ctx, _args(["--only", "table4"]))
     est2 = store.read("gold.estimates").toPandas()
     assert len(est2) == n_before and s2["models_estimated"] == 3
+
+
+def test_failure_rows_and_omitted_terms_in_gold_estimates(spark, engines, lake, cfg):
+    """Table 4 with the paper's (uncollapsed) specifications on the e2e cluster panel
+    (tests/econ/data): Model 3's ic, ie, _cons are written with null numbers and listed in
+    stats.omitted, with degenerate_cov. Then a panel without nc: Models 3 fails, its old
+    rows are replaced by one failure row carrying the reason, and the summary names it."""
+    from pathlib import Path
+    import pandas as pd
+    ctx = RunContext(load_config(sets=[f"lake.root={lake}", "spark.master=local[2]", "run.seed=99"]),
+                     _spark=spark, _engines=engines)
+    d = pd.read_csv(Path(__file__).resolve().parent / "data" / "e2e_cluster_year.csv",
+                    dtype={"city_code": str}, float_precision="round_trip")
+    ctx.store.write(spark.createDataFrame(d), "gold.cluster_year")
+    s = job.run(ctx, _args(["--only", "table4"]))
+    assert s["failed"] == [] and s["models_estimated"] == 3
+    est = ctx.store.read("gold.estimates").toPandas()
+    m3 = est[est["model"] == "model3"].set_index("term")
+    stats = json.loads(m3["stats"].iloc[0])
+    assert stats["status"] == "ok" and stats["omitted"] == ["ic", "ie", "_cons"]
+    assert stats["degenerate_cov"] is True and "numerically singular" in stats["degenerate_cov_reason"]
+    assert m3.loc[["ic", "ie", "_cons"], ["coef", "se", "stat", "p"]].isna().all().all()
+    assert m3.loc[["L1.ti", "ip"], "coef"].notna().all()
+    m1 = json.loads(est.loc[est["model"] == "model1", "stats"].iloc[0])
+    assert m1["omitted"] == [] and m1["degenerate_cov"] is False
+    # the same panel without nc: Model 3 cannot be estimated
+    ctx.store.write(spark.createDataFrame(d.drop(columns=["nc", "ip_x_nc"])), "gold.cluster_year")
+    s2 = job.run(ctx, _args(["--only", "table4"]))
+    assert [f["model"] for f in s2["failed"]] == ["model3"] and s2["models_estimated"] == 2
+    assert "'nc'" in s2["failed"][0]["reason"]
+    assert s2["failed"][0]["estimates"] == [{"study": "study1", "table": "Table 4", "model": "model3"}]
+    est2 = ctx.store.read("gold.estimates").toPandas()
+    row = est2[est2["model"] == "model3"]
+    assert len(row) == 1 and row["term"].isna().all() and row["coef"].isna().all()
+    assert row["estimator"].iloc[0] == "not estimated"
+    fail = json.loads(row["stats"].iloc[0])
+    assert fail == {"status": "failed", "reason": s2["failed"][0]["reason"]}
+    assert set(est2.loc[est2["model"] == "model1", "term"]) == set(est.loc[est["model"] == "model1", "term"])

@@ -17,8 +17,14 @@ table                        grain                                              
 
 ``stats`` of ``gold.estimates`` is the model's fit statistics as JSON (nobs, n_groups,
 n_instruments, AR/Sargan/Hansen p-values, R², first-stage F, alpha, log likelihood, SE
-type, notes). A model whose input panel is missing, or whose fit fails, is reported in the
-summary (``skipped``/``failed`` with the reason) and the others go on.
+type, notes) with ``status`` ``ok``; ``omitted`` lists the terms the estimator could not
+identify (their rows have null coef/se/stat/p) and ``degenerate_cov`` (with
+``degenerate_cov_reason``) flags a fit whose standard errors are not meaningful. A model
+whose fit fails gets one row with a null ``term``, null numbers, ``estimator`` "not
+estimated" and ``stats`` ``{"status": "failed", "reason": ...}`` (replacing its rows of
+earlier runs, so no stale estimate survives), and is listed in the summary's ``failed``
+with the reason; a model whose input panel is missing is listed in ``skipped``. The
+others go on.
 """
 from __future__ import annotations
 
@@ -124,11 +130,22 @@ def model_stats(res: Any) -> dict[str, Any]:
         s["se_type"] = info.get("cov_type")
     s["small_sample"] = info.get("small_sample")
     s["notes"] = list(getattr(res, "notes", []) or [])
+    s["status"] = "ok"
+    s["omitted"] = list(info.get("omitted") or getattr(res, "omitted", None) or [])
+    s["degenerate_cov"] = bool(info.get("degenerate_cov", getattr(res, "degenerate_cov", False)))
+    s["degenerate_cov_reason"] = info.get("degenerate_cov_reason", getattr(res, "degenerate_cov_reason", None))
     warn = getattr(res, "warnings", None)
     if warn:
         s["warnings"] = [str(w) for w in warn]
     s["model_info"] = info
     return _jsonable(s)
+
+
+def failure_row(study: str, table: str, model: str, reason: str) -> dict:
+    """The ``gold.estimates`` row of a model that could not be estimated (term null)."""
+    return {"study": study, "table": table, "model": model, "term": None, "coef": None, "se": None,
+            "stat": None, "stat_kind": None, "p": None, "estimator": "not estimated",
+            "stats": json.dumps({"status": "failed", "reason": reason}, sort_keys=True)}
 
 
 def result_rows(study: str, table: str, model: str, res: Any) -> list[dict]:
@@ -188,25 +205,34 @@ class _Run:
                            partitions=partitions, block_size=int(rep.get("block_size", 50)),
                            poll_seconds=float(rep.get("poll_seconds", 2.0)))
 
-    def attempt(self, what: str, panel_key: str, fn: Callable[[pd.DataFrame], None]) -> None:
+    def attempt(self, what: str, panel_key: str, fn: Callable[[pd.DataFrame], None],
+                keys: list[tuple[str, str, str]] = ()) -> None:
+        """Run ``fn`` on the panel; on failure drop its partial rows and write a failure
+        row for each (study, table, model) of ``keys``."""
         data = self.panel(panel_key)
         if data is None:
             self.skipped.append({"model": what, "reason": self._why[panel_key]})
             log.warning("skipped %s: %s", what, self._why[panel_key])
             return
+        n0 = len(self.rows)
         try:
             fn(data)
             self.done.append(what)
         except Exception as exc:  # one model failing must not stop the others
-            self.failed.append({"model": what, "reason": f"{type(exc).__name__}: {exc}"})
-            log.error("%s failed: %s: %s", what, type(exc).__name__, exc)
+            reason = f"{type(exc).__name__}: {exc}"
+            del self.rows[n0:]
+            self.rows.extend(failure_row(*k, reason) for k in keys)
+            self.failed.append({"model": what, "reason": reason,
+                                "estimates": [{"study": k[0], "table": k[1], "model": k[2]} for k in keys]})
+            log.error("%s failed: %s", what, reason)
 
     # -- transform
     def table4(self) -> None:
         for name in self.est["gmm"]["table4"]:
             spec = self.specs[name]
             self.attempt(name, "cluster", lambda d, spec=spec: self.rows.extend(
-                result_rows("study1", "Table 4", spec.name, spec.fit(d))))
+                result_rows("study1", "Table 4", spec.name, spec.fit(d))),
+                keys=[("study1", "Table 4", spec.name)])
 
     def mediation(self) -> None:
         from .mediation import Mediation
@@ -230,7 +256,9 @@ class _Run:
                                   "estimator": "mediation (System GMM paths; Sobel first order)",
                                   "stats": summ})
             self.mediation_summary = res.summary()
-        self.attempt("mediation", "firm", go)
+        self.attempt("mediation", "firm", go,
+                     keys=[("study1", "Table 5", m[k]) for k in ("total", "mediator_model", "outcome")]
+                     + [("study1", "Table 5", "mediation")])
 
     def nb(self) -> None:
         from .nb import run_nb_models
@@ -239,7 +267,7 @@ class _Run:
             one = {**cfg, "models": [spec]}
             self.attempt(f"nb:{spec['name']}", "cluster", lambda d, one=one: [
                 self.rows.extend(result_rows("study1", "Table 6", k, r))
-                for k, r in run_nb_models(d, one).items()])
+                for k, r in run_nb_models(d, one).items()], keys=[("study1", "Table 6", spec["name"])])
 
     def fe(self) -> None:
         from .fe import expand_specs, run_models
@@ -248,7 +276,8 @@ class _Run:
             name = raw["name"]
             self.attempt(f"fe:{name}", "city120", lambda d, name=name: [
                 self.rows.extend(result_rows("study2", r.model_info.get("table", ""), k, r))
-                for k, r in run_models(d, cfg, entity=cfg["entity"], time=cfg["time"], only=[name]).items()])
+                for k, r in run_models(d, cfg, entity=cfg["entity"], time=cfg["time"], only=[name]).items()],
+                keys=[("study2", str(raw.get("table", "")), name)])
 
     def iv(self) -> None:
         from .iv import run_iv_models
@@ -256,7 +285,8 @@ class _Run:
             one = {**self.est["iv"], "models": [spec]}
             self.attempt(f"iv:{spec['name']}", "city120", lambda d, one=one: [
                 self.rows.extend(result_rows("study2", "Table 7", k, r))
-                for k, r in run_iv_models(d, one, self.est["fe"]).items()])
+                for k, r in run_iv_models(d, one, self.est["fe"]).items()],
+                keys=[("study2", "Table 7", spec["name"])])
 
     def placebo(self) -> None:
         from .placebo import PlaceboTest
