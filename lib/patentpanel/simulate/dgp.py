@@ -834,6 +834,24 @@ def _yearbook(spec: DGPSpec, reg: pd.DataFrame, years: np.ndarray, vol: np.ndarr
         "edu_exp_share": np.round(edu, 4).ravel(), "theil_index": np.round(theil, 4).ravel(),
         "rd_gdp": np.round(rd, 5).ravel(),
     })
+    # Robustness controls of study 2 (industrial diversification, financial development):
+    # true coefficient 0 (not in study2.gamma). Their own stream, so adding them left every
+    # other yearbook value unchanged.
+    rng2 = stream(spec.seed, "yearbook_robustness")
+
+    def ar2(sd_level, sd_shock, rho=0.7):
+        e = rng2.normal(0, sd_shock, (R, T))
+        x = np.zeros((R, T))
+        x[:, 0] = e[:, 0] / np.sqrt(1 - rho ** 2)
+        for t in range(1, T):
+            x[:, t] = rho * x[:, t - 1] + e[:, t]
+        return rng2.normal(0, sd_level, (R, 1)) + x
+    # Shannon entropy of employment over the 19 GB/T 4754 sections: at most ln 19 = 2.944
+    diversification = np.clip(2.25 + 0.12 * sz[:, None] + 0.004 * tt + ar2(0.15, 0.02), 1.0, np.log(19.0))
+    # loans of financial institutions / GDP
+    findev = np.clip(np.exp(0.1 + 0.2 * sz[:, None] + 0.03 * tt + ar2(0.30, 0.05)), 0.2, 6.0)
+    df["diversification"] = np.round(diversification, 4).ravel()
+    df["findev"] = np.round(findev, 4).ravel()
     return df
 
 
@@ -953,7 +971,9 @@ def _study2(spec, reg, years, located_ai, elig_single, inel_by_type, first_ok, y
         out[col] = reg.loc[out["region_id"], col].to_numpy()
     out.attrs["nonai_counts"] = nonai
     out.attrs["params"] = {
-        "beta": dict(b), "gamma_effective": {k: float(s * g[k]) for k in g},
+        "beta": dict(b), "gamma_effective": {**{k: float(s * g[k]) for k in g},
+                                             # robustness controls (yearbook): not in the DGP
+                                             "diversification": 0.0, "findev": 0.0},
         "gamma_config": dict(g), "scale_s": float(s), "rho_u_effective": float(s * p["rho_u"]),
         "log_range": p["log_range"], "log_level_shift": float(a_shift),
         "instruments": dict(p["instruments"]), "pi": dict(p["pi"]), "delta": dict(p["delta"]),

@@ -76,8 +76,9 @@ def yearbook_frame(world: World) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = stream(spec.seed, "yearbook_gaps")
     reg = world.regions
     protected = (reg["group"].isin(["cluster"]) | reg["study2"]).to_numpy()
+    # (the robustness controls last: their gap draws follow the others', which stay as they were)
     cols = ["gdp_per_capita", "road_area_per_capita", "st_expenditure", "population_10k", "fdi_gdp",
-            "trade_gdp", "edu_exp_share", "theil_index", "rd_gdp"]
+            "trade_gdp", "edu_exp_share", "theil_index", "rd_gdp", "diversification", "findev"]
     gaps = []
     free = ~protected[yb["region_id"].to_numpy()]
     for c in cols:
@@ -87,7 +88,8 @@ def yearbook_frame(world: World) -> tuple[pd.DataFrame, pd.DataFrame]:
         yb.loc[m, c] = np.nan
     yb["pop_density"] = yb["population_10k"] * 1e4 / yb["area_km2"]
     out = yb[["adcode", "year", "gdp_per_capita", "road_area_per_capita", "st_expenditure", "population_10k",
-              "area_km2", "pop_density", "fdi_gdp", "trade_gdp", "edu_exp_share", "theil_index", "rd_gdp"]]
+              "area_km2", "pop_density", "fdi_gdp", "trade_gdp", "edu_exp_share", "theil_index", "rd_gdp",
+              "diversification", "findev"]]
     return out, pd.concat(gaps, ignore_index=True)
 
 
