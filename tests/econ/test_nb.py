@@ -295,7 +295,7 @@ def test_nb2_on_the_e2e_cluster_panel():
     ends at alpha = 0 (the profile likelihood falls monotonically in alpha) with the
     Poisson estimates, checked against statsmodels' Poisson GLM."""
     import statsmodels.api as sm
-    df = pd.read_csv(DATA / "e2e_cluster_year.csv", dtype={"city_code": str})
+    df = pd.read_csv(DATA / "e2e_cluster_year.csv", dtype={"city_code": str}, float_precision="round_trip")
     out = run_nb_models(df, NB_CFG)
     assert set(out) == {"t6_m1", "t6_m2", "t6_m3"}
     for name, spec in zip(out, NB_CFG["models"]):
