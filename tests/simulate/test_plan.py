@@ -60,3 +60,45 @@ def test_topics_consistent_with_labels(small):
     ok = [pt in topics[tp]["patent_types"] for tp, pt in zip(plan["topic"], plan["patent_type"])]
     assert all(ok)
     assert plan.loc[~plan["is_ai"], "tier"].isna().all()
+
+
+def test_every_coapplicant_organisation_can_be_placed(small):
+    """Records carry only the first applicant's address: an organisation co-applicant must
+    file a surviving application as first applicant in the same year, or carry a name that
+    places it (docs/simulator.md, truth counting rules)."""
+    world, ent, plan, ids = small
+    n_org = int(ent.org_count.sum())
+    ok = plan["corruption"].isna().to_numpy()
+    year = plan["app_year"].to_numpy()
+    is_org = (ids >= 0) & (ids < n_org)
+    firsts = set(zip(year[ok & is_org[:, 0]], ids[ok & is_org[:, 0], 0]))
+    rows, cols = np.nonzero(is_org[:, 1:])
+    co = ids[rows, cols + 1]
+    assert len(co) > 1000                               # the check has material
+    unplaced = [(int(year[r]), int(x)) for r, x in zip(rows, co)
+                if (year[r], x) not in firsts and not ent.name_places[x]]
+    assert unplaced == [], ent.frame.loc[[x for _, x in unplaced[:5]], ["name", "city_adcode"]]
+    # co-applicants stay in their planned regions: the region aggregates are untouched
+    region_of = ent.frame["region_id"].to_numpy()
+    assert set(region_of[co]) <= set(range(len(world.regions)))
+
+
+def test_name_places_follows_the_name_rule(small):
+    """Hand-checked names: short name of a non-province city, full names of a prefecture
+    whose short name is a province's (吉林市, 海南藏族自治州), and names that do not place."""
+    world, ent, _, _ = small
+    f = ent.frame.iloc[:int(ent.org_count.sum())]
+    r = world.regions.set_index("adcode")
+    by_name = dict(zip(f["name"], ent.name_places))
+    for adcode, expect_short in (("330100", True), ("220200", False), ("632500", False), ("110000", True)):
+        rows = f[f["city_adcode"] == adcode]
+        short, full = r.loc[adcode, "short"], r.loc[adcode, "name"]
+        for name in rows["name"]:
+            if name.startswith(full):
+                assert by_name[name], name
+            elif name.startswith(short):
+                assert by_name[name] == expect_short, name
+            else:
+                assert not by_name[name], name
+    gov = f[f["kind"] == "government"]
+    assert all(n.startswith(r.loc[a, "name"]) for n, a in zip(gov["name"], gov["city_adcode"]))

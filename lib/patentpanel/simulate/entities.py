@@ -32,6 +32,7 @@ class Entities:
     foreign_count: int
     hmt_start: int
     hmt_count: int
+    name_places: np.ndarray      # per organisation: its name alone places it in its city
 
 
 def _load_vocab(spec) -> dict:
@@ -67,6 +68,7 @@ def build_entities(spec, regions: pd.DataFrame, located_volume: np.ndarray) -> E
     kp = np.array(list(a["org_kinds"].values()), float)
     kind = kinds[rng.choice(len(kinds), N_org, p=kp / kp.sum())]
     short = regions["short"].to_numpy(dtype=object)[org_region]
+    full = regions["name"].to_numpy(dtype=object)[org_region]      # 海南藏族自治州, not 海南市
     prov = regions["province"].to_numpy(dtype=object)[org_region]
     prov_short = pd.Series(prov).str.replace(r"(省|市|壮族自治区|回族自治区|维吾尔自治区|自治区)$", "",
                                              regex=True).to_numpy(dtype=object)
@@ -86,8 +88,7 @@ def build_entities(spec, regions: pd.DataFrame, located_volume: np.ndarray) -> E
         nth = rng.integers(1, 9, N_org)
         hosp = np.array([f.format(city=c + (b if length > 2 else ""), n=k, province=p_)
                          for f, c, k, b, p_ in zip(hform, short, nth, brand, prov_short)], dtype=object)
-        gov = np.where(np.asarray(regions["is_municipality"])[org_region] == 1, short + "市", short + "市") \
-            + np.where(length > 2, brand, "") + _pick(rng, voc["government_bodies"], N_org)
+        gov = full + np.where(length > 2, brand, "") + _pick(rng, voc["government_bodies"], N_org)
         return {"enterprise": ent, "university": uni, "institute": inst, "hospital": hosp, "government": gov}
 
     todo = np.ones(N_org, dtype=bool)
@@ -147,7 +148,27 @@ def build_entities(spec, regions: pd.DataFrame, located_volume: np.ndarray) -> E
         "region_id": np.concatenate([org_region, ind_region, np.full(nf + nh, -1)]).astype(np.int64),
     })
     org_start = np.r_[0, np.cumsum(n_org)[:-1]]
+    name_places = _name_places(names, org_region, regions, set(prov_short))
     ind_start = N_org + np.r_[0, np.cumsum(n_ind)[:-1]]
     return Entities(frame=frame, org_start=org_start, org_count=n_org, ind_start=ind_start,
                     ind_count=n_ind, foreign_start=N_org + N_ind, foreign_count=nf,
-                    hmt_start=N_org + N_ind + nf, hmt_count=nh)
+                    hmt_start=N_org + N_ind + nf, hmt_count=nh, name_places=name_places)
+
+
+def _name_places(names: np.ndarray, org_region: np.ndarray, regions: pd.DataFrame,
+                 province_shorts: set) -> np.ndarray:
+    """Whether an organisation's name alone places it: it opens with its region's full name
+    (吉林市, 海南藏族自治州), or with its short name when that is the longest region short
+    name opening the name and does not also name a province (吉林, 海南) unless the region is
+    a municipality (the pipeline's name rule, docs/simulator.md)."""
+    shorts = regions["short"].to_numpy(dtype=object)
+    muni = np.asarray(regions["is_municipality"]) == 1
+    full = regions["name"].to_numpy(dtype=object)
+    ok_short = np.array([len(s) >= 2 and (s not in province_shorts or m) for s, m in zip(shorts, muni)])
+    lengths = sorted({len(s) for s in shorts if len(s) >= 2}, reverse=True)
+    known = set(shorts)
+    out = np.zeros(len(names), dtype=bool)
+    for i, (name, r) in enumerate(zip(names, org_region)):
+        lead = next((name[:n] for n in lengths if name[:n] in known), None)
+        out[i] = (ok_short[r] and lead == shorts[r]) or name.startswith(full[r])
+    return out

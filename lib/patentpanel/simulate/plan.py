@@ -91,6 +91,47 @@ def _dedupe(ids: np.ndarray, ent: Entities, region_of: np.ndarray) -> np.ndarray
     return ids
 
 
+def _placeable_coapplicants(ids: np.ndarray, ent: Entities, ok: np.ndarray, conc: float,
+                            rng) -> np.ndarray:
+    """Replace every organisation co-applicant that files no surviving application as first
+    applicant this year by one of its region's organisations that does (Zipf-weighted by
+    pool rank, not already on the row); if the region has none this year, by one whose name
+    places it (``Entities.name_places``). Real records carry only the first applicant's
+    address, so an organisation that is never first and whose name carries no city cannot
+    be placed by any pipeline. Regions, hence every aggregate of the truth, are unchanged;
+    drawing from its own stream keeps every other draw of the plan as it was."""
+    n_org = int(ent.org_count.sum())
+    is_org = (ids >= 0) & (ids < n_org)
+    filers = np.unique(ids[ok & is_org[:, 0], 0])
+    need = is_org & ~np.isin(ids, filers)
+    need[:, 0] = False
+    if not need.any():
+        return ids
+    ids = ids.copy()
+    region_of = ent.frame["region_id"].to_numpy()
+    freg = region_of[filers]                       # filers are sorted by id, hence by region
+    rows, cols = np.nonzero(need)
+    u = rng.random(len(rows)) ** conc
+    unplaced = 0
+    for r, j, x in zip(rows, cols, u):
+        reg = region_of[ids[r, j]]
+        taken = ids[r][ids[r] >= 0]
+        pool = filers[np.searchsorted(freg, reg, "left"):np.searchsorted(freg, reg, "right")]
+        pool = pool[~np.isin(pool, taken)]
+        if not len(pool):
+            s, c = ent.org_start[reg], ent.org_count[reg]
+            pool = np.arange(s, s + c)[ent.name_places[s:s + c]]
+            pool = pool[~np.isin(pool, taken)]
+        if not len(pool):
+            unplaced += 1
+            continue
+        ids[r, j] = pool[min(int(x * len(pool)), len(pool) - 1)]
+    if unplaced:
+        log.warning("%d co-applicant(s) kept although neither a first applicant this year nor "
+                    "placed by name (their region has no such organisation)", unplaced)
+    return ids
+
+
 def iter_plan(world: World, ent: Entities, chunk_years: int = 1) -> Iterator[PlanChunk]:
     """Yield the plan in chunks of ``chunk_years`` years (app_id order)."""
     counts = year_counts(world)
@@ -191,6 +232,7 @@ def _plan_year(world: World, ent: Entities, t: int, offset: int) -> PlanChunk:
     if orgcols.any():
         ded = _dedupe(np.where(orgcols, ids, -1), ent, np.where(orgcols, regs, 0))
         ids = np.where(orgcols, ded, ids)
+    ids = _placeable_coapplicants(ids, ent, ~bad, conc, stream(spec.seed, "plan-coapplicants", t))
     k = (ids >= 0).sum(axis=1)
     # -- types, topics, flags ------------------------------------------------------------------
     ty = p["types"]
