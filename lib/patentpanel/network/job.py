@@ -71,6 +71,7 @@ class NetworkResult:
     region_edges_pd: pd.DataFrame | None = None
     cluster_codes: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    cached: list = field(default_factory=list)   # intermediates to unpersist after the writes
 
     def tables(self) -> dict[str, DataFrame]:
         t = {"gold.org_edges": self.org_edges, "gold.region_edges": self.region_edges,
@@ -217,7 +218,8 @@ def transform(spark: SparkSession, cfg, applicants: DataFrame, patents: DataFram
         centrality=sdf(cen, CENTRALITY_SCHEMA), region_lq=sdf(region_lq, REGION_LQ_SCHEMA),
         clusters=sdf(res.clusters, CLUSTERS_SCHEMA),
         threshold_sensitivity=sdf(res.sensitivity, SENSITIVITY_SCHEMA), org_graph=og,
-        region_edges_pd=reg, cluster_codes=clusters, summary=summary)
+        region_edges_pd=reg, cluster_codes=clusters, summary=summary,
+        cached=[elig_ai, pairs, re_])
 
 
 def _split_schema(schema: str) -> list[str]:
@@ -262,6 +264,8 @@ def run(ctx, args) -> dict:
         store.write(df, name, mode="overwrite", partition_by=partition.get(name),
                     description=f"network stage: {name}", metadata=meta)
         written.append(name)
+    for df in result.cached:
+        df.unpersist()
     files = []
     if cfg.get("network.export.enabled") and not getattr(args, "skip_export", False):
         files = _export(cfg, result, regions)
