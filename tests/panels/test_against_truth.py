@@ -146,6 +146,16 @@ def pipeline(spark, engines, cfg, tmp_path_factory):
 
 SOURCES = ["plan_built", "pipeline"]
 
+# Known defect of the simulator's truth, not of the pipeline: the renderer withholds the
+# address of some individual first applicants (render.yaml placeholder_individual), whose
+# records then carry only a province code, while the truth still counts those
+# applications in their home city. Until the plan decides withheld addresses and the
+# truth counts them at province level, study 2's city counts through the real pipeline
+# differ from the truth in a few city-years. strict: this fails once the defect is fixed.
+WITHHELD_ADDRESS_DEFECT = pytest.mark.xfail(
+    strict=True, reason="truth counts individuals with withheld addresses in their home "
+    "city; no record can place them (see docs/simulator.md, issue 4 follow-up)")
+
 
 def _same(m, mine, theirs, what, keys=("city_code", "year")):
     """Exact equality, failing with the keys of the first mismatching rows."""
@@ -203,7 +213,8 @@ def test_clusters_and_cluster_year(source, request):
         _close(m["ip_x_nc"].dropna(), m["ip_x_nc_c"].dropna(), "ip_x_nc vs truth (centred on 2012-2020)")
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", [
+    "plan_built", pytest.param("pipeline", marks=WITHHELD_ADDRESS_DEFECT)])
 def test_city120_year(source, request):
     built, truth = request.getfixturevalue(source)[:2]
     f, meta = built["city120_year"]
