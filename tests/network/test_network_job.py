@@ -71,21 +71,24 @@ def regions():
 def test_pairs_edges_and_table1_counts(silver):
     a, p, ai = silver
     elig = eligible_applicants(a, p, ai, PatentFilter(2011, 2020))
-    pairs = patent_pairs(elig, "newman")
+    pairs = patent_pairs(elig, "newman").persist()   # four checks below read it
     got = sorted((r.app_no, r.org_a, r.org_b) for r in pairs.collect())
     assert got == [("P1", "A", "B"), ("P1", "A", "C"), ("P1", "B", "C"), ("P10", "C", "H"),
                    ("P2", "A", "D"), ("P7", "A", "B"), ("P9", "C", "G")]
     oe = {(r.app_year, r.org_a, r.org_b): (r.n_collab, r.weight) for r in org_edges(pairs).collect()}
     assert oe[(2015, "A", "B")] == (2, 1.5)   # P1 (1/(3-1)) + P7 (1/(2-1))
     assert oe[(2015, "C", "G")] == (1, 1.0)
+    reg = region_edges(pairs).persist()
     re_ = {(r.app_year, r.region_a, r.region_b): (r.n_collab, r.is_intra)
-           for r in region_edges(pairs).collect()}
+           for r in reg.collect()}
     assert re_ == {(2015, BJ, BJ): (2, True), (2015, BJ, SH): (2, False),
                    (2016, BJ, SZ): (1, False), (2016, SH, SH): (1, True)}
     cc = {(r.city_code, r.app_year): (r.intra, r.inter)
-          for r in collaboration_counts(region_edges(pairs)).collect()}
+          for r in collaboration_counts(reg).collect()}
     assert cc == {(BJ, 2015): (2, 2), (SH, 2015): (0, 2), (BJ, 2016): (0, 1),
                   (SZ, 2016): (0, 1), (SH, 2016): (1, 0)}
+    reg.unpersist()
+    pairs.unpersist()
 
 
 def test_drop_applicant_keeps_mainland_pairs(silver):
@@ -131,7 +134,9 @@ def test_stage_end_to_end(spark, cfg, silver, regions, tmp_path):
     regions.rename(columns={"city_code": "adcode", "city_name": "name"}).to_csv(gaz, index=False)
     c = cfg.with_overrides(["network.lq.percentile=50", f"network.lq.gazetteer={gaz}",
                             "network.org_graph.max_iter=4", "network.org_graph.tol=0",
-                            "network.org_graph.landmarks=1", "graph.engine=dataframe",
+                            # the stage's default path (auto -> the driver engine here);
+                            # the DataFrame engine is checked in test_network_graph.py
+                            "network.org_graph.landmarks=1", "graph.engine=auto",
                             f"outputs.reports={tmp_path / 'reports'}"])
     store = FakeStore({"silver.applicants": a, "silver.patents": p, "silver.ai_patents": ai})
     ctx = types.SimpleNamespace(cfg=c, spark=spark, store=store)
