@@ -117,8 +117,10 @@ def build_session(cfg: Config, app_name: str | None = None, *, test: bool = Fals
         java_opts = f"-Dlog4j2.configurationFile={_log4j_file(level)}"
         launch.set("spark.driver.memory", sc_cfg["driver_memory"])
         # Python workers must run this interpreter (the one that has patentpanel and its
-        # dependencies), not whatever `python3` is first on the PATH.
+        # dependencies), not whatever `python3` is first on the PATH. pyspark's context
+        # reads the environment variable, not the setting, for local-mode workers.
         if not os.environ.get("PYSPARK_PYTHON"):
+            os.environ["PYSPARK_PYTHON"] = sys.executable
             launch.set("spark.pyspark.python", sys.executable)
         launch.set("spark.driver.extraJavaOptions", java_opts)
         launch.set("spark.executor.extraJavaOptions", java_opts)
@@ -126,6 +128,9 @@ def build_session(cfg: Config, app_name: str | None = None, *, test: bool = Fals
                                       "delta-spark", "delta-rs", launch)
     graph, graph_reason = _choose("graph", cfg.get("graph.engine"), GRAPHFRAMES_CLASS,
                                   "graphframes", "dataframe", launch)
+    if graph == "dataframe" and cfg.get("graph.engine") == "auto":
+        graph_reason += ("; igraph on the driver up to network.org_graph.driver_max_edges "
+                         "edges, DataFrames above")
 
     wanted: dict[str, str] = {
         "spark.app.name": app_name or sc_cfg["app_name"],
