@@ -1,4 +1,4 @@
-"""End to end on the loopback standalone cluster, exactly as docs/cluster.md (the README's
+"""End to end on the loopback standalone cluster, exactly as the README's cluster section (the README's
 cluster section) shows it: the walkthrough's bash block is run as written (cluster-up,
 simulate a small sample, then ingest -> clean -> classify -> network -> panels, each a
 separate ``./spark-submit.sh --master spark://... STAGE`` with its tasks in two executor
@@ -104,10 +104,10 @@ def assert_same_table(a: pd.DataFrame, b: pd.DataFrame, name: str) -> None:
 
 
 def walkthrough() -> str:
-    """The bash block of docs/cluster.md's loopback walkthrough."""
-    text = (ROOT / "docs" / "cluster.md").read_text(encoding="utf-8")
+    """The bash block of the README's loopback walkthrough."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     m = re.search(r"### Try it on one machine.*?```bash\n(.*?)```", text, re.S)
-    assert m, "docs/cluster.md: no bash block in the loopback walkthrough"
+    assert m, "README.md: no bash block in the loopback walkthrough"
     return m.group(1)
 
 
