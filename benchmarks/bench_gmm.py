@@ -33,6 +33,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from patentpanel.econ.synthetic import study1_like_panel  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "reference" / "gmm" / "emplUK.csv"
 VENV = ROOT / "benchmarks" / ".venv-pydynpd"
@@ -91,20 +93,7 @@ def bench_ours(df: pd.DataFrame, reps: int) -> dict:
     return out
 
 
-def study1_panel(seed: int, n: int = 29, t: int = 10) -> pd.DataFrame:
-    """Seeded cluster-year panel shaped like study 1 (same generator as tests/econ/test_gmm.py)."""
-    rng = np.random.default_rng(seed)
-    eta = rng.normal(size=n)
-    ip = rng.poisson(2.0, size=(n, t)).astype(float)
-    ip[rng.random((n, t)) < 0.3] = 0.0
-    nc = rng.gamma(2.0, 0.5, size=(n, t))
-    ed, ic, ie = (rng.normal(size=(n, t)) for _ in range(3))
-    ti = np.empty((n, t))
-    ti[:, 0] = 2 * eta + rng.normal(size=n)
-    for s in range(1, t):
-        ti[:, s] = 0.5 * ti[:, s - 1] + 0.1 * ip[:, s] + 0.2 * nc[:, s] + 0.1 * ed[:, s] + eta + rng.normal(size=n)
-    return pd.DataFrame({"city_code": np.repeat(np.arange(110000, 110000 + n), t), "year": np.tile(np.arange(2011, 2011 + t), n),
-                         "ti": ti.ravel(), "ip": ip.ravel(), "nc": nc.ravel(), "ed": ed.ravel(), "ic": ic.ravel(), "ie": ie.ravel()})
+study1_panel = study1_like_panel
 
 
 def bench_placebo(reps: int, seed: int = 20240601) -> dict:

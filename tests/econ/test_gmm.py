@@ -14,6 +14,7 @@ import pytest
 from patentpanel.econ.gmm import (DegenerateCovarianceWarning, DifferenceGMM, GMMDataError,
                                   GMMInstrument, GMMSpec, IVInstrument, SingularMomentsWarning,
                                   SystemGMM, TooManyInstrumentsWarning, expand_terms)
+from patentpanel.econ.synthetic import study1_like_panel
 
 KW = dict(entity="firm", time="year")
 
@@ -298,20 +299,7 @@ def test_bad_input_messages(empl):
 
 
 # --- fast re-estimation (placebo path) ----------------------------------------------------
-def _study1_panel(seed: int, n: int = 29, t: int = 10) -> pd.DataFrame:
-    """A seeded cluster-year panel shaped like study 1 (29 clusters x 10 years)."""
-    rng = np.random.default_rng(seed)
-    eta = rng.normal(size=n)
-    ip = rng.poisson(2.0, size=(n, t)).astype(float)
-    ip[rng.random((n, t)) < 0.3] = 0.0
-    nc = rng.gamma(2.0, 0.5, size=(n, t))
-    ed, ic, ie = (rng.normal(size=(n, t)) for _ in range(3))
-    ti = np.empty((n, t))
-    ti[:, 0] = 2 * eta + rng.normal(size=n)
-    for s in range(1, t):
-        ti[:, s] = 0.5 * ti[:, s - 1] + 0.1 * ip[:, s] + 0.2 * nc[:, s] + 0.1 * ed[:, s] + eta + rng.normal(size=n)
-    return pd.DataFrame({"city_code": np.repeat(np.arange(110000, 110000 + n), t), "year": np.tile(np.arange(2011, 2011 + t), n),
-                         "ti": ti.ravel(), "ip": ip.ravel(), "nc": nc.ravel(), "ed": ed.ravel(), "ic": ic.ravel(), "ie": ie.ravel()})
+_study1_panel = study1_like_panel
 
 
 def _same_fit(a, b, rtol=1e-9):
