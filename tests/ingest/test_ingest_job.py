@@ -48,12 +48,16 @@ def test_ingest_all_layouts_and_encodings(spark, store, opts, tmp_path):
         expected += 4
     (raw / "noise.csv").write_bytes(bytes(range(256)) * 50)
     (raw / "other.csv").write_text("a,b,c\n1,2,3\n", encoding="utf-8")
-    (raw / "cols.csv").write_text("标题,申请日,专利类型,摘要\nx,2020.01.01,发明,y\n", encoding="utf-8")
+    # incoPat by its own columns (IPC主分类, 申请人地址) but without 申请号
+    (raw / "cols.csv").write_text("标题,申请日,专利类型,摘要,IPC主分类,申请人地址\n"
+                                  "x,2020.01.01,发明,y,G06N3/08,北京市\n", encoding="utf-8")
+    # the same columns in incoPat and PatSnap alike: ambiguous, reported as such
+    (raw / "tie.csv").write_text("标题,申请日,专利类型,摘要\nx,2020.01.01,发明,y\n", encoding="utf-8")
     files = list_inputs(str(raw), ["*.trs", "*.csv", "*.jsonl"])
     s = ingest(spark, store, files, opts)
     assert s["accepted"] == expected
     assert s["quarantined"] == 3 * 7
-    assert s["rejected_files"] == 3
+    assert s["rejected_files"] == 4
     rec = store.read(RECORDS)
     assert rec.count() == expected
     row = rec.where("source_layout = 'trs' and encoding = 'gb18030' and record_index = 1").first()
@@ -67,6 +71,7 @@ def test_ingest_all_layouts_and_encodings(spark, store, opts, tmp_path):
     assert rep["noise.csv"]["status"] == "rejected" and "binary" in rep["noise.csv"]["message"]
     assert "unknown layout" in rep["other.csv"]["message"]
     assert "missing required column(s) 申请号" in rep["cols.csv"]["message"]
+    assert "matches the incopat and patsnap layouts equally" in rep["tie.csv"]["message"]
     assert rep["f3.csv"]["encoding"] == "gb18030" and rep["f3.csv"]["layout"] == "incopat"
     assert dict(rep["f1.trs"]["quarantined_by_reason"]) == {
         "missing_app_no": 1, "missing_date": 1, "missing_applicant": 1}

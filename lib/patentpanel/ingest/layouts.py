@@ -104,6 +104,11 @@ def detect_layout(text: str, layouts: Mapping[str, Layout], min_header_matches: 
         if scores[best][0] >= min_header_matches and (
                 len(ranked) == 1 or scores[best] > scores[ranked[1]]):
             return Detection(best)
+        tied = [n for n in ranked if scores[n] == scores[best]]
+        if scores[best][0] >= min_header_matches and len(tied) > 1:
+            return Detection(None, f"header {first[:80]!r} matches the {' and '.join(tied)} layouts "
+                                   f"equally ({scores[best][0]} columns each, none only one of "
+                                   f"them has); declare the layout (ingest --layout)")
     return Detection(None, f"first line {first[:80]!r} is neither a TRS <REC> record, a JSON "
                            f"object nor a CSV header of the incoPat or PatSnap layout")
 
