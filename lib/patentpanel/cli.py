@@ -108,10 +108,26 @@ def _add_stage_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -
     return args
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (test runners and
+    notebooks replace it), never to a stream that has since been closed."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure_logging(quiet: bool = False) -> None:
     root = logging.getLogger("patentpanel")
     if not root.handlers:
-        h = logging.StreamHandler(sys.stderr)
+        h = _CurrentStderr()
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
                                          "%H:%M:%S"))
         root.addHandler(h)
