@@ -101,14 +101,7 @@ def read_yearbook(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     bad = df.index[df["adcode"].isna()]
     if len(bad):
         raise PanelInputError(f"yearbook ({path}): rows {list(bad[:5] + 2)} have no 6-digit adcode")
-    for c in columns:
-        num = pd.to_numeric(df[c], errors="coerce")
-        bad = df.index[df[c].notna() & num.isna()]
-        if len(bad):
-            raise PanelInputError(f"yearbook ({path}): column {c} is not numeric at "
-                                  + ", ".join(f"(adcode={df.at[i, 'adcode']}, year={df.at[i, 'year']}) "
-                                              f"{df.at[i, c]!r}" for i in bad[:5]))
-        df[c] = num.astype(float)
+    _to_float(df, columns, f"yearbook ({path})", "adcode")
     dup = df.duplicated(["adcode", "year"], keep=False)
     if dup.any():
         raise PanelInputError(f"yearbook ({path}): duplicate (adcode, year): "
@@ -225,18 +218,24 @@ def read_history(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-def read_firms(path: Path, columns: Sequence[str]) -> pd.DataFrame:
-    df = read_csv_checked(path, ["firm_id", "name", "adcode", "year", *columns], "firms",
-                          dtype={"firm_id": str, "name": str, "adcode": str})
-    df["adcode"] = _code(df["adcode"])
+def _to_float(df: pd.DataFrame, columns: Sequence[str], source: str, key: str) -> None:
+    """Convert ``columns`` to float in place; a non-numeric cell is an error naming the
+    first offending (key, year) rows and their values."""
     for c in columns:
         num = pd.to_numeric(df[c], errors="coerce")
         bad = df.index[df[c].notna() & num.isna()]
         if len(bad):
-            raise PanelInputError(f"firms ({path}): column {c} is not numeric at "
-                                  + ", ".join(f"(firm_id={df.at[i, 'firm_id']}, year={df.at[i, 'year']}) "
+            raise PanelInputError(f"{source}: column {c} is not numeric at "
+                                  + ", ".join(f"({key}={df.at[i, key]}, year={df.at[i, 'year']}) "
                                               f"{df.at[i, c]!r}" for i in bad[:5]))
         df[c] = num.astype(float)
+
+
+def read_firms(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    df = read_csv_checked(path, ["firm_id", "name", "adcode", "year", *columns], "firms",
+                          dtype={"firm_id": str, "name": str, "adcode": str})
+    df["adcode"] = _code(df["adcode"])
+    _to_float(df, columns, f"firms ({path})", "firm_id")
     year = pd.to_numeric(df["year"], errors="coerce")
     bad = df.index[year.isna() | df["firm_id"].isna() | (year != year.round())]
     if len(bad):
