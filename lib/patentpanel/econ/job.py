@@ -17,7 +17,10 @@ table                        grain                                              
 
 ``stats`` of ``gold.estimates`` is the model's fit statistics as JSON (nobs, n_groups,
 n_instruments, AR/Sargan/Hansen p-values, R², first-stage F, alpha, log likelihood, SE
-type, notes) with ``status`` ``ok``; ``omitted`` lists the terms the estimator could not
+type, notes) with ``status`` ``ok``, the coefficient covariance ``cov`` (``{names, matrix}``,
+for delta-method intervals of combinations such as Fig. 4's marginal effect) and, for 2SLS,
+``first_stage`` per endogenous regressor (instrument coefficients and SEs, F, partial R²);
+``omitted`` lists the terms the estimator could not
 identify (their rows have null coef/se/stat/p) and ``degenerate_cov`` (with
 ``degenerate_cov_reason``) flags a fit whose standard errors are not meaningful. A model
 whose fit fails gets one row with a null ``term``, null numbers, ``estimator`` "not
@@ -120,6 +123,7 @@ def model_stats(res: Any) -> dict[str, Any]:
     if first:
         s["first_stage_f"] = {k: v.get("f_stat") for k, v in first.items()} if isinstance(first, Mapping) \
             and all(isinstance(v, Mapping) for v in first.values()) else None
+        s["first_stage"] = first_stage_stats(first)
     s["kleibergen_paap_f"] = info.get("kleibergen_paap_f")
     s["alpha"] = info.get("alpha")
     s["loglik"] = info.get("loglik")
@@ -138,7 +142,42 @@ def model_stats(res: Any) -> dict[str, Any]:
     if warn:
         s["warnings"] = [str(w) for w in warn]
     s["model_info"] = info
+    s["cov"] = cov_stats(res)
     return _jsonable(s)
+
+
+def cov_stats(res: Any) -> dict[str, Any] | None:
+    """The coefficient covariance as ``{"names": [...], "matrix": [[...]]}`` (rows and
+    columns in ``names`` order; non-finite entries, e.g. of omitted terms, become null), so
+    a figure or test can form any linear combination's variance (delta method) from
+    ``gold.estimates`` alone."""
+    cov = getattr(res, "cov", None)
+    if callable(cov):
+        cov = cov()
+    if cov is None:
+        return None
+    if not isinstance(cov, pd.DataFrame):
+        names = [str(t) for t in res.params.index]
+        cov = pd.DataFrame(np.asarray(cov, float), index=names, columns=names)
+    names = [str(c) for c in cov.columns]
+    if [str(i) for i in cov.index] != names:
+        cov = cov.loc[cov.columns]
+    return {"names": names, "matrix": cov.to_numpy(float).tolist()}
+
+
+def first_stage_stats(first: Mapping[str, Any]) -> dict[str, Any]:
+    """First stage per endogenous regressor: coefficients and SEs of the excluded
+    instruments (by name), F of the excluded instruments with its p-value, partial R²."""
+    out: dict[str, Any] = {}
+    for endog, fs in first.items():
+        if not isinstance(fs, Mapping):
+            continue
+        par, se = fs.get("params"), fs.get("std_errors")
+        out[str(endog)] = {
+            "params": {str(k): float(v) for k, v in dict(par).items()} if par is not None else {},
+            "std_errors": {str(k): float(v) for k, v in dict(se).items()} if se is not None else {},
+            "f_stat": fs.get("f_stat"), "f_pvalue": fs.get("f_pvalue"), "partial_r2": fs.get("partial_r2")}
+    return out
 
 
 def failure_row(study: str, table: str, model: str, reason: str) -> dict:

@@ -22,7 +22,8 @@ import pandas as pd
 log = logging.getLogger("patentpanel.report.figures")
 
 __all__ = ["FigureError", "lq_bars", "network_map", "moderation_plot", "threshold_plot",
-           "placebo_density", "coefficient_plot", "CoefPoint", "delta_method_band"]
+           "placebo_density", "coefficient_plot", "CoefPoint", "delta_method_band",
+           "marginal_effect"]
 
 FIG_FORMATS = ("png", "svg")
 BLUE, ORANGE, GREY, RED, GREEN = "#1f4e79", "#d9822b", "#9aa5b1", "#c0392b", "#2e7d32"
@@ -180,6 +181,31 @@ def delta_method_band(grad: np.ndarray, cov: np.ndarray, crit: float) -> np.ndar
     return crit * np.sqrt(np.clip(var, 0.0, None))
 
 
+def marginal_effect(params: pd.Series, cov: pd.DataFrame, z_values: Sequence[float] | np.ndarray, *,
+                    x: str = "ip", xz: str = "ip_x_nc", centre_z: float = 0.0,
+                    level: float = 0.95) -> pd.DataFrame:
+    """dy/dx = b_x + b_xz (z - centre_z) at each z, with its delta-method standard error
+    sqrt(V_xx + d^2 V_xzxz + 2 d V_x,xz), d = z - centre_z, and the pointwise normal
+    ``level`` interval (the GMM coefficients carry z statistics). Columns: z, effect, se,
+    lower, upper."""
+    from scipy import stats
+    for t in (x, xz):
+        if t not in params.index or t not in cov.index or t not in cov.columns:
+            raise FigureError(f"marginal effect: term {t!r} not among the estimates/covariance "
+                              f"({list(params.index)})")
+    zs = np.asarray(z_values, float)
+    b = params[[x, xz]].to_numpy(float)
+    V = cov.loc[[x, xz], [x, xz]].to_numpy(float)
+    if not np.all(np.isfinite(b)) or not np.all(np.isfinite(V)):
+        raise FigureError(f"marginal effect: the coefficients or covariance of {x}, {xz} are not finite "
+                          f"(omitted term?)")
+    G = np.column_stack([np.ones_like(zs), zs - centre_z])
+    crit = float(stats.norm.ppf(0.5 + level / 2))
+    me = G @ b
+    se = delta_method_band(G, V, 1.0)
+    return pd.DataFrame({"z": zs, "effect": me, "se": se, "lower": me - crit * se, "upper": me + crit * se})
+
+
 @_draw
 def moderation_plot(params: pd.Series, cov: pd.DataFrame, data: pd.DataFrame, stem: Path, *,
                     x: str = "ip", z: str = "nc", xz: str = "ip_x_nc", centre: tuple[float, float] | None = None,
@@ -219,12 +245,12 @@ def moderation_plot(params: pd.Series, cov: pd.DataFrame, data: pd.DataFrame, st
     ax1.set_ylabel(f"Predicted {y_label} relative to the means (log)")
     ax1.set_title("(a) Simple slopes", loc="left")
     ax1.legend(frameon=False, fontsize=8)
-    zs = np.linspace(both[z].min(), both[z].max(), 100)
-    G = np.column_stack([np.ones_like(zs), np.zeros_like(zs), zs - cz])
-    me = G @ b
-    hw = delta_method_band(G, V, crit)
+    band = marginal_effect(params, cov, np.linspace(both[z].min(), both[z].max(), 100), x=x, xz=xz,
+                           centre_z=cz, level=level)
+    zs, me = band["z"].to_numpy(), band["effect"].to_numpy()
     ax2.plot(zs, me, color=BLUE, lw=1.8)
-    ax2.fill_between(zs, me - hw, me + hw, color=BLUE, alpha=0.18, lw=0, label=f"{level:.0%} CI (delta method)")
+    ax2.fill_between(zs, band["lower"], band["upper"], color=BLUE, alpha=0.18, lw=0,
+                     label=f"{level:.0%} CI (delta method)")
     ax2.axhline(0, color="#666", lw=0.6)
     ax2.plot(both[z], np.full(len(both), ax2.get_ylim()[0]), "|", color="#555", ms=6, alpha=0.5)
     ax2.set_xlabel(f"{z_label} (log)")

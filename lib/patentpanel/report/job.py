@@ -26,8 +26,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .figures import (CoefPoint, FigureError, coefficient_plot, lq_bars, moderation_plot, network_map,
-                      placebo_density, threshold_plot)
+from .figures import (CoefPoint, FigureError, coefficient_plot, lq_bars, marginal_effect, moderation_plot,
+                      network_map, placebo_density, threshold_plot)
 from .html import Artefact, render_index
 from .lineage import Lineage
 from .paper import clusters_table, correlation_table, lq_table, region_names, summary_table, threshold_table
@@ -317,8 +317,16 @@ class ReportBuilder:
         files = moderation_plot(params, cov, panel, stem, x=m["x"], z=m["z"], xz=m["xz"], centre=centre, level=level,
                                 x_label=labels.get(m["x"], m["x"]), z_label=labels.get(m["z"], m["z"]),
                                 y_label=labels.get("ti", "TI"), **kw)
+        zv = panel[[m["x"], m["z"]]].dropna()[m["z"]]
+        at = marginal_effect(params, cov, [zv.mean() - zv.std(ddof=1), zv.mean(), zv.mean() + zv.std(ddof=1)],
+                             x=m["x"], xz=m["xz"], centre_z=centre[1], level=level)
+        zl, xl = labels.get(m["z"], m["z"]), labels.get(m["x"], m["x"])
+        said = "; ".join(f"{w} {zl} ({r.z:.3f}): {r.effect:.3f} [{r.lower:.3f}, {r.upper:.3f}]"
+                         for w, r in zip(("low", "mean", "high"), at.itertuples()))
         return files, {"covariance": how, "centre": {m["x"]: centre[0], m["z"]: centre[1]},
-                       "notes": [f"Coefficient covariance {how}."]}
+                       "marginal_effect": at.to_dict(orient="records"),
+                       "notes": [f"Marginal effect of {xl} (with {level:.0%} delta-method interval) at {said} "
+                                 f"(low/high: mean -/+ 1 SD).", f"Coefficient covariance {how}."]}
 
     def _placebo(self, stem: Path, kw: dict) -> tuple[list[Path], dict]:
         p = self.rep["placebo"]
