@@ -57,8 +57,11 @@ def silver(spark):
         [(k, y, "invention", True, hi, am) for k, (y, hi, am, _) in PATENTS.items()],
         "app_no string, app_year int, patent_type string, is_cooperative boolean, "
         "has_individual boolean, all_mainland boolean")
-    ai = spark.createDataFrame([(k, v[3], "CT" if v[3] else None) for k, v in PATENTS.items()],
-                               "app_no string, is_ai boolean, tier string")
+    # is_ai (the classifier's rule) differs from study 1's is_ai_ipc on P6 only, a
+    # single-applicant patent: the network must follow is_ai_ipc (test_ai_flag_...)
+    ai = spark.createDataFrame([(k, v[3] and k != "P6", v[3], "CT" if v[3] else None)
+                                for k, v in PATENTS.items()],
+                               "app_no string, is_ai boolean, is_ai_ipc boolean, tier string")
     return a, p, ai
 
 
@@ -113,6 +116,45 @@ def test_missing_column_is_named(silver):
     a, p, ai = silver
     with pytest.raises(ValueError, match=r"silver.applicants: missing column\(s\) \['city_code'\]"):
         eligible_applicants(a.drop("city_code"), p, ai, PatentFilter(2011, 2020))
+
+
+def test_ai_flag_selects_the_definition(silver):
+    from patentpanel.network.lq import region_applications
+    a, p, ai = silver
+    counts = {}
+    for flag in ("is_ai_ipc", "is_ai"):
+        elig = eligible_applicants(a, p, ai, PatentFilter(2011, 2020, ai_flag=flag), ai_only=False)
+        apps = region_applications(None, elig, "first_applicant").toPandas()
+        counts[flag] = {(r.city_code, r.app_year): (r.ai_apps, r.all_apps, r.coop_ai_apps)
+                        for r in apps.itertuples()}
+    # P6 (SZ 2015, alone) is AI by codes only; P9's first applicant C is in SH
+    assert counts["is_ai_ipc"][(SZ, 2015)] == (1.0, 1.0, 0.0)
+    assert counts["is_ai"][(SZ, 2015)] == (0.0, 1.0, 0.0)
+    # BJ 2015: P1, P7 AI and cooperative, P5 not AI
+    assert counts["is_ai_ipc"][(BJ, 2015)] == (2.0, 3.0, 2.0)
+    with pytest.raises(ValueError, match="ai_flag"):
+        PatentFilter(2011, 2020, ai_flag="is_ai_title")
+    with pytest.raises(ValueError, match=r"silver.ai_patents: missing column\(s\) \['is_ai_ipc'\]"):
+        eligible_applicants(a, p, ai.drop("is_ai_ipc"), PatentFilter(2011, 2020))
+
+
+def test_driver_region_tables_equal_spark_ones(silver):
+    """region_edges_frame / collaboration_counts_frame (driver) == the Spark transforms."""
+    from patentpanel.network.edges import (collaboration_counts_frame, region_edges_frame,
+                                           region_pair_counts)
+    a, p, ai = silver
+    pairs = patent_pairs(eligible_applicants(a, p, ai, PatentFilter(2011, 2020)), "pair_share").persist()
+    pc = region_pair_counts(pairs).toPandas()
+    assert int(pc.loc[pc.region_a.isna(), "n_collab"].sum()) == 1     # P9's C-G
+    reg = region_edges_frame(pc)
+    spark_reg = (region_edges(pairs).toPandas().sort_values(["app_year", "region_a", "region_b"])
+                 .reset_index(drop=True))
+    pd.testing.assert_frame_equal(reg, spark_reg, check_dtype=False)
+    cc = collaboration_counts_frame(reg)
+    spark_cc = (collaboration_counts(region_edges(pairs)).toPandas()
+                .sort_values(["city_code", "app_year"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(cc, spark_cc, check_dtype=False, rtol=1e-15)
+    pairs.unpersist()
 
 
 class FakeStore:

@@ -14,6 +14,12 @@ Outputs, per application year:
   inter_weight): Table 1's intra- and interregional collaborations of a region. A pair
   inside region r counts once for r; a pair between r and s counts once for each.
 
+Region-level results are region x year sized (at most ~340² pairs a year however many
+patents there are), so the stage aggregates pairs in Spark once
+(:func:`region_pair_counts`) and derives the region tables on the driver
+(:func:`region_edges_frame`, :func:`collaboration_counts_frame`); the Spark versions
+:func:`region_edges` and :func:`collaboration_counts` compute the same tables.
+
 ``weight`` is the optional fractional weight of a pair on a patent with k applicants:
 ``count`` 1, ``newman`` 1/(k-1), ``pair_share`` 1/C(k,2) (configuration
 ``network.edges.weight``).
@@ -24,21 +30,25 @@ import logging
 from dataclasses import dataclass, field
 from typing import Iterable
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 log = logging.getLogger("patentpanel.network.edges")
 
 __all__ = ["PatentFilter", "eligible_applicants", "exclusion_counts", "patent_pairs", "org_edges",
-           "region_edges", "collaboration_counts", "require_columns", "WEIGHTINGS"]
+           "region_edges", "collaboration_counts", "region_pair_counts", "region_edges_frame",
+           "collaboration_counts_frame", "require_columns", "WEIGHTINGS", "AI_FLAGS"]
 
 WEIGHTINGS = ("count", "newman", "pair_share")
 PATENT_TYPES = ("invention", "utility", "design")
 NON_MAINLAND = ("drop_patent", "drop_applicant")
+# Which silver.ai_patents column defines an AI patent: study 1 (the network, LQ and
+# clusters) uses the AI IPC codes; is_ai is the classifier's configured rule.
+AI_FLAGS = ("is_ai_ipc", "is_ai", "is_ai_kw")
 
 APPLICANT_COLUMNS = ("app_no", "position", "name", "applicant_type", "city_code", "app_year")
 PATENT_COLUMNS = ("app_no", "app_year", "patent_type", "has_individual", "all_mainland")
-AI_COLUMNS = ("app_no", "is_ai", "tier")
 
 
 def require_columns(df: DataFrame, columns: Iterable[str], table: str) -> None:
@@ -59,6 +69,7 @@ class PatentFilter:
     exclude_individual: bool = True
     non_mainland: str = "drop_patent"
     exclusions_apply_to_all: bool = True
+    ai_flag: str = "is_ai_ipc"
     ai_only: bool = field(default=True, compare=False)
 
     def __post_init__(self):
@@ -70,6 +81,8 @@ class PatentFilter:
         if self.non_mainland not in NON_MAINLAND:
             raise ValueError(f"network.patents.non_mainland: {self.non_mainland!r} not in "
                              f"{NON_MAINLAND}")
+        if self.ai_flag not in AI_FLAGS:
+            raise ValueError(f"network.patents.ai_flag: {self.ai_flag!r} not in {AI_FLAGS}")
 
     @classmethod
     def from_config(cls, cfg) -> "PatentFilter":
@@ -79,7 +92,8 @@ class PatentFilter:
                    patent_types=tuple(sec["patent_types"]), tiers=tuple(sec["tiers"] or ()),
                    exclude_individual=bool(sec["exclude_individual"]),
                    non_mainland=sec["non_mainland"],
-                   exclusions_apply_to_all=bool(sec["exclusions_apply_to_all"]))
+                   exclusions_apply_to_all=bool(sec["exclusions_apply_to_all"]),
+                   ai_flag=sec.get("ai_flag") or "is_ai_ipc")
 
 
 def eligible_applicants(applicants: DataFrame, patents: DataFrame,
@@ -87,9 +101,10 @@ def eligible_applicants(applicants: DataFrame, patents: DataFrame,
                         *, ai_only: bool = True, apply_exclusions: bool = True) -> DataFrame:
     """Applicant rows of the patents that count, one row per (app_no, name).
 
-    Returns (app_no, app_year, name, position, city_code, is_ai). With ``ai_only`` only
-    AI patents (``is_ai`` true, tier in ``spec.tiers`` when given); otherwise all patents
-    with an ``is_ai`` flag (false when the patent is absent from ai_patents). An
+    Returns (app_no, app_year, name, position, city_code, is_ai). ``is_ai`` is
+    ai_patents' ``spec.ai_flag`` column (study 1: ``is_ai_ipc``) and, when ``spec.tiers``
+    is given, a tier among them. With ``ai_only`` only AI patents; otherwise all patents
+    with the flag (false when the patent is absent from ai_patents). An
     organisation listed twice on one patent is kept once (lowest position), so it never
     collaborates with itself.
     """
@@ -103,8 +118,9 @@ def eligible_applicants(applicants: DataFrame, patents: DataFrame,
         if spec.non_mainland == "drop_patent":
             p = p.where(F.coalesce(F.col("all_mainland"), F.lit(False)))
     if ai_patents is not None:
-        require_columns(ai_patents, AI_COLUMNS, "silver.ai_patents")
-        ai_flag = F.coalesce(F.col("a.is_ai"), F.lit(False))
+        require_columns(ai_patents, ("app_no", spec.ai_flag) + (("tier",) if spec.tiers else ()),
+                        "silver.ai_patents")
+        ai_flag = F.coalesce(F.col(f"a.{spec.ai_flag}"), F.lit(False))
         if spec.tiers:
             ai_flag = ai_flag & F.col("a.tier").isin(list(spec.tiers))
         p = (p.alias("p").join(ai_patents.alias("a"), F.col("p.app_no") == F.col("a.app_no"), "left")
@@ -214,3 +230,51 @@ def collaboration_counts(reg_edges: DataFrame) -> DataFrame:
                  F.sum("intra_weight").alias("intra_weight"),
                  F.sum("inter_weight").alias("inter_weight"))
             .select("city_code", "app_year", "intra", "inter", "intra_weight", "inter_weight"))
+
+
+def region_pair_counts(pairs: DataFrame) -> DataFrame:
+    """Pairs aggregated to (app_year, region_a, region_b, n_collab, weight) with
+    region_a <= region_b; a pair with an unlocated end has both regions null, so one
+    small collect gives the region edges and the number of unlocated collaborations."""
+    located = F.col("region_a").isNotNull() & F.col("region_b").isNotNull()
+    return (pairs.select("app_year",
+                         F.when(located, F.least("region_a", "region_b")).alias("region_a"),
+                         F.when(located, F.greatest("region_a", "region_b")).alias("region_b"),
+                         "weight")
+            .groupBy("app_year", "region_a", "region_b")
+            .agg(F.count("*").cast("long").alias("n_collab"), F.sum("weight").alias("weight")))
+
+
+def region_edges_frame(pair_counts: pd.DataFrame) -> pd.DataFrame:
+    """:func:`region_edges` on the driver from :func:`region_pair_counts` rows (collected):
+    located pairs only, sorted by (app_year, region_a, region_b)."""
+    e = pair_counts[pair_counts["region_a"].notna() & pair_counts["region_b"].notna()]
+    e = e.sort_values(["app_year", "region_a", "region_b"]).reset_index(drop=True)
+    out = pd.DataFrame({"app_year": e["app_year"].astype("int32"), "region_a": e["region_a"],
+                        "region_b": e["region_b"], "is_intra": e["region_a"] == e["region_b"],
+                        "n_collab": e["n_collab"].astype("int64"),
+                        "weight": e["weight"].astype("float64")})
+    return out
+
+
+def collaboration_counts_frame(reg_edges: pd.DataFrame) -> pd.DataFrame:
+    """:func:`collaboration_counts` on the driver from region edges (pandas): one row per
+    region and year with a collaboration, sorted by (city_code, app_year)."""
+    cols = ["city_code", "app_year", "intra", "inter", "intra_weight", "inter_weight"]
+    intra = reg_edges[reg_edges["is_intra"]]
+    inter = reg_edges[~reg_edges["is_intra"]]
+    parts = [pd.DataFrame({"city_code": intra["region_a"], "app_year": intra["app_year"],
+                           "intra": intra["n_collab"], "inter": 0,
+                           "intra_weight": intra["weight"], "inter_weight": 0.0})]
+    for end in ("region_a", "region_b"):
+        parts.append(pd.DataFrame({"city_code": inter[end], "app_year": inter["app_year"],
+                                   "intra": 0, "inter": inter["n_collab"],
+                                   "intra_weight": 0.0, "inter_weight": inter["weight"]}))
+    allp = pd.concat(parts, ignore_index=True)
+    if allp.empty:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
+            cols, ["object", "int32", "int64", "int64", "float64", "float64"])})
+    out = (allp.groupby(["city_code", "app_year"], as_index=False, sort=True)
+           [["intra", "inter", "intra_weight", "inter_weight"]].sum())
+    return out.astype({"app_year": "int32", "intra": "int64", "inter": "int64",
+                       "intra_weight": "float64", "inter_weight": "float64"})[cols]

@@ -34,7 +34,8 @@ Semantics (shared, and checked against networkx in tests):
 * shortest paths: hop distances to each landmark as a map landmark -> distance,
   unreachable landmarks absent (GraphFrames' ``shortestPaths`` schema).
 
-DataFrame engine algorithms: PageRank by power iteration (one join + aggregate per step);
+DataFrame engine algorithms: PageRank by power iteration (one join + aggregate per step,
+sums in 64-bit fixed point so that the result is bit-identical under any partitioning);
 components by min-label propagation with pointer jumping (label := label of label),
 which needs O(log n)-ish rounds rather than the diameter; landmark BFS by frontier
 joins with an anti-join on visited pairs. Every ``checkpoint_every`` steps the state is
@@ -45,14 +46,14 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from typing import Sequence
+from typing import Callable, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 log = logging.getLogger("patentpanel.network.graph")
 
-__all__ = ["OrgGraph", "graphframes_available", "ENGINES"]
+__all__ = ["OrgGraph", "graphframes_available", "select_engine", "ENGINES"]
 
 ENGINES = ("auto", "graphframes", "dataframe", "driver")
 DEFAULT_DRIVER_MAX_EDGES = 5_000_000
@@ -72,6 +73,51 @@ def graphframes_available(spark: SparkSession) -> tuple[bool, str]:
     except Exception:
         return False, f"{GRAPHFRAMES_CLASS} is not on the classpath"
     return True, f"{GRAPHFRAMES_CLASS} on the classpath"
+
+
+def select_engine(spark: SparkSession, engine: str, count_edges: Callable[[], int],
+                  driver_max_edges: int = DEFAULT_DRIVER_MAX_EDGES) -> tuple[str, str]:
+    """Resolve ``engine`` (auto | graphframes | dataframe | driver) to the engine that runs
+    and the reason, and log both. ``count_edges`` (the number of distinct undirected
+    edges) is called only when ``auto`` has to choose between the driver and DataFrames."""
+    if engine not in ENGINES:
+        raise ValueError(f"graph engine {engine!r} not in {ENGINES}")
+    if driver_max_edges < 0:
+        raise ValueError(f"driver_max_edges must be >= 0, got {driver_max_edges}")
+    if engine in ("dataframe", "driver"):
+        chosen = engine, "chosen in configuration"
+    else:
+        ok, reason = graphframes_available(spark)
+        if engine == "graphframes" and not ok:
+            raise RuntimeError(f"graph.engine=graphframes but {reason}; run through "
+                               "./spark-submit.sh --with-packages or set graph.engine=auto")
+        if ok:
+            chosen = "graphframes", reason
+        else:
+            m = count_edges()
+            if m <= driver_max_edges:
+                chosen = "driver", (f"{reason}; {m} edges <= driver_max_edges {driver_max_edges}: "
+                                    f"collected to the driver (igraph)")
+            else:
+                chosen = "dataframe", (f"embedded DataFrame engine; {reason}; {m} edges > "
+                                       f"driver_max_edges {driver_max_edges}")
+    log.info("organisation graph engine: %s (%s)", *chosen)
+    return chosen
+
+
+# PageRank sums in fixed point: every term (<= 1) is rounded to a multiple of 2^-62
+# (2^-60 for the L1 change, which is <= 2) and summed as 64-bit integers. Integer sums
+# do not depend on the order of the terms, so the ranks and the stopping decision are
+# bit-identical under any partitioning; the rounding (<= 1.1e-19 per term) is far below
+# the convergence tolerance. A floating-point sum would differ by a few ulps between
+# partitionings, and a different stopping iteration by up to n * tol.
+_PR_SCALE = 2.0 ** 62
+_ERR_SCALE = 2.0 ** 60
+
+
+def _exact_sum(x, scale: float):
+    """sum(x) for 0 <= x <= 1 (x <= 2 for scale 2^60), independent of the order of terms."""
+    return F.sum(F.floor(x * F.lit(scale) + F.lit(0.5))) / F.lit(scale)
 
 
 class OrgGraph:
@@ -108,9 +154,8 @@ class OrgGraph:
             raise ValueError(f"graph vertices: missing column 'id' (got {vertices.columns})")
         self.vertices = vertices.select("id").where(F.col("id").isNotNull()).distinct().persist()
         self._driver = None
-        self.engine, reason = self._choose_engine(engine, driver_max_edges)
-        self.engine_reason = reason
-        log.info("organisation graph engine: %s (%s)", self.engine, reason)
+        self.engine, self.engine_reason = select_engine(self.spark, engine, self.edges.count,
+                                                        driver_max_edges)
         if self.engine == "driver":
             self._load_driver()          # validates the endpoints itself
         elif validate:
@@ -123,24 +168,6 @@ class OrgGraph:
         self.checkpoint_dir = checkpoint_dir or None
         if self.checkpoint_dir:
             self.spark.sparkContext.setCheckpointDir(self.checkpoint_dir)
-
-    def _choose_engine(self, engine: str, driver_max_edges: int) -> tuple[str, str]:
-        if engine in ("dataframe", "driver"):
-            return engine, "chosen in configuration"
-        ok, reason = graphframes_available(self.spark)
-        if engine == "graphframes":
-            if not ok:
-                raise RuntimeError(f"graph.engine=graphframes but {reason}; run through "
-                                   "./spark-submit.sh --with-packages or set graph.engine=auto")
-            return "graphframes", reason
-        if ok:
-            return "graphframes", reason
-        m = self.edges.count()
-        if m <= driver_max_edges:
-            return "driver", (f"{reason}; {m} edges <= driver_max_edges {driver_max_edges}: "
-                              f"collected to the driver (igraph)")
-        return "dataframe", (f"embedded DataFrame engine; {reason}; {m} edges > "
-                             f"driver_max_edges {driver_max_edges}")
 
     def _load_driver(self) -> None:
         from .graph_driver import DriverGraph
@@ -222,7 +249,7 @@ class OrgGraph:
             x_iso = base
             contrib = (out_edges.join(ranks.select(F.col("id").alias("src"), "pr"), "src")
                        .groupBy(F.col("dst").alias("id"))
-                       .agg(F.sum(F.col("pr") * F.col("share")).alias("c")))
+                       .agg(_exact_sum(F.col("pr") * F.col("share"), _PR_SCALE).alias("c")))
             # The new ranks reference the old ones once (through the contributions) and
             # take the vertex list from the static degree table: the plan grows linearly
             # until the next checkpoint.
@@ -236,7 +263,8 @@ class OrgGraph:
             new = self._cut(new)  # one Spark job for the last checkpoint_every steps
             if tol > 0:
                 err = (new.join(ranks.select("id", F.col("pr").alias("old")), "id")
-                       .agg(F.sum(F.abs(F.col("pr") - F.col("old")))).first()[0])
+                       .agg(_exact_sum(F.abs(F.col("pr") - F.col("old")), _ERR_SCALE))
+                       .first()[0]) or 0.0
             # Unpersisting a cached predecessor earlier would make Spark re-cache
             # (recompute) its dependants; after a checkpoint the chain is free.
             for df in chain:

@@ -65,11 +65,14 @@ class DriverGraph:
     """An undirected simple graph held on the driver.
 
     ``ids``: the vertex ids (any hashable dtype, unique); ``src``/``dst``: edge endpoints
-    as ids, each unordered pair once, no self-loops (OrgGraph canonicalises before)."""
+    as ids, each unordered pair once, no self-loops (OrgGraph canonicalises before).
+    Vertices are kept sorted by id and edges by their endpoints' positions, so that
+    results (PageRank's floating-point sums too) do not depend on the order in which
+    Spark's partitions delivered the rows."""
 
     def __init__(self, ids: np.ndarray | pd.Series, src, dst):
         import igraph as ig
-        self.ids = pd.Index(np.asarray(ids))
+        self.ids = pd.Index(np.asarray(ids)).sort_values()
         if not self.ids.is_unique:
             raise ValueError("driver graph: vertex ids are not unique")
         s = self.ids.get_indexer(np.asarray(src))
@@ -77,7 +80,9 @@ class DriverGraph:
         if (s < 0).any() or (d < 0).any():
             bad = np.asarray(src)[s < 0].tolist()[:5] + np.asarray(dst)[d < 0].tolist()[:5]
             raise ValueError(f"graph edges reference vertices not in the vertex table, e.g. {bad[:5]}")
-        self.src, self.dst = s.astype(np.int64), d.astype(np.int64)
+        lo, hi = np.minimum(s, d).astype(np.int64), np.maximum(s, d).astype(np.int64)
+        order = np.lexsort((hi, lo))
+        self.src, self.dst = lo[order], hi[order]
         self.n = len(self.ids)
         self.g = ig.Graph(n=self.n, edges=np.column_stack([self.src, self.dst]), directed=False)
 

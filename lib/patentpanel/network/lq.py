@@ -57,31 +57,52 @@ def read_gazetteer(path: str | Path) -> pd.DataFrame:
 
 
 def _counted(eligible: DataFrame, counting: str) -> DataFrame:
-    """(app_no, app_year, city_code, is_ai, unit) rows: what each application adds where."""
+    """(app_no, app_year, city_code, is_ai, k, unit) rows: what each application adds
+    where; k = the application's eligible applicants."""
+    if counting not in COUNTINGS:
+        raise ValueError(f"network.lq.counting: {counting!r} not in {COUNTINGS}")
+    per_app = Window.partitionBy("app_no")
+    k = F.count("*").over(per_app)
     if counting == "first_applicant":
-        w = Window.partitionBy("app_no").orderBy(F.col("position").asc_nulls_last(), "name")
-        return (eligible.withColumn("_rk", F.row_number().over(w)).where("_rk = 1")
-                .select("app_no", "app_year", "city_code", "is_ai", F.lit(1.0).alias("unit")))
-    if counting == "fractional":
-        k = F.count("*").over(Window.partitionBy("app_no"))
-        return eligible.select("app_no", "app_year", "city_code", "is_ai",
-                               (F.lit(1.0) / k).alias("unit"))
-    raise ValueError(f"network.lq.counting: {counting!r} not in {COUNTINGS}")
+        w = per_app.orderBy(F.col("position").asc_nulls_last(), "name")
+        return (eligible.withColumn("_rk", F.row_number().over(w)).withColumn("k", k)
+                .where("_rk = 1")
+                .select("app_no", "app_year", "city_code", "is_ai", "k", F.lit(1.0).alias("unit")))
+    return (eligible.withColumn("k", k)
+            .select("app_no", "app_year", "city_code", "is_ai", "k",
+                    (F.lit(1.0) / F.col("k")).alias("unit")))
 
 
-def region_applications(eligible_ai: DataFrame, eligible_all: DataFrame, counting: str) -> DataFrame:
-    """Applications per region and year: (city_code, app_year, ai_apps, all_apps).
+def region_applications(eligible_ai: DataFrame | None, eligible_all: DataFrame,
+                        counting: str) -> DataFrame:
+    """Applications per region and year: (city_code, app_year, ai_apps, all_apps,
+    coop_ai_apps).
 
     ``eligible_ai`` / ``eligible_all`` come from :func:`edges.eligible_applicants` with
-    ``ai_only`` True / False. Applications whose counted applicant is unlocated get
-    city_code null (one row per year), so nothing disappears silently."""
+    ``ai_only`` True / False. With ``eligible_ai=None`` the AI applications are the rows
+    of ``eligible_all`` with ``is_ai`` (one pass; right when both take the same
+    exclusions). ``coop_ai_apps``: AI applications with two or more eligible applicants
+    (the cooperative ones), counted the same way. Applications whose counted applicant
+    is unlocated get city_code null (one row per year), so nothing disappears silently."""
+    coop = F.col("is_ai") & (F.col("k") >= 2)
+    if eligible_ai is None:
+        return (_counted(eligible_all, counting).groupBy("city_code", "app_year")
+                .agg(F.sum(F.when(F.col("is_ai"), F.col("unit")).otherwise(0.0)).alias("ai_apps"),
+                     F.sum("unit").alias("all_apps"),
+                     F.sum(F.when(coop, F.col("unit")).otherwise(0.0)).alias("coop_ai_apps")))
     ai = (_counted(eligible_ai, counting).groupBy("city_code", "app_year")
-          .agg(F.sum("unit").alias("ai_apps")))
+          .agg(F.sum("unit").alias("ai_apps"),
+               F.sum(F.when(coop, F.col("unit")).otherwise(0.0)).alias("coop_ai_apps")))
     al = (_counted(eligible_all, counting).groupBy("city_code", "app_year")
           .agg(F.sum("unit").alias("all_apps")))
-    return (al.join(ai, ["city_code", "app_year"], "full")
-            .select("city_code", "app_year", F.coalesce("ai_apps", F.lit(0.0)).alias("ai_apps"),
-                    F.coalesce("all_apps", F.lit(0.0)).alias("all_apps")))
+    # null-safe keys: the unlocated (null city_code) rows of both sides meet
+    j = al.alias("l").join(ai.alias("r"), F.col("l.city_code").eqNullSafe(F.col("r.city_code"))
+                           & (F.col("l.app_year") == F.col("r.app_year")), "full")
+    return j.select(F.coalesce("l.city_code", "r.city_code").alias("city_code"),
+                    F.coalesce("l.app_year", "r.app_year").alias("app_year"),
+                    F.coalesce("r.ai_apps", F.lit(0.0)).alias("ai_apps"),
+                    F.coalesce("l.all_apps", F.lit(0.0)).alias("all_apps"),
+                    F.coalesce("r.coop_ai_apps", F.lit(0.0)).alias("coop_ai_apps"))
 
 
 def percentile_threshold(values: Sequence[float], q: float, method: str = "linear") -> float:
