@@ -90,6 +90,18 @@ def _card(a: Artefact, base: Path) -> str:
     return "\n".join(out)
 
 
+def _short(title: str) -> str:
+    """Navigation label: 'Table 4', 'Fig 2', 'Supp. A', else the title up to its colon."""
+    if title.startswith(("Table", "Fig")):
+        return title.split(".")[0]
+    if title.startswith("Supplementary Table"):
+        return "Supp. " + title.split(".")[0].split()[-1]
+    head, _, rest = title.partition(":")
+    if head.startswith("Coefficient plot") and rest:
+        head = "Plot: " + rest.strip().removeprefix("the ")
+    return head if len(head) <= 28 else head[:26].rstrip() + "…"
+
+
 def _lineage_html(run: dict[str, Any]) -> str:
     rows = []
     for name, v in run.get("inputs", {}).items():
@@ -123,8 +135,7 @@ def render_index(artefacts: Sequence[Artefact], run: dict[str, Any], base: Path,
         toc.append('<a href="#simulation">Simulation check</a>')
     for key, head in sections:
         toc.append(f'<b>{e(head.split(":")[0])}:</b> ' + " ".join(
-            f'<a href="#{e(a.key)}">{e(a.title.split(".")[0] if a.title.startswith(("Table", "Fig")) else a.key)}</a>'
-            for a in artefacts if a.study == key))
+            f'<a href="#{e(a.key)}">{e(_short(a.title))}</a>' for a in artefacts if a.study == key))
     toc.append('<a href="#lineage">Lineage</a></nav>')
     body = [f"<h1>{e(title)}</h1>",
             f"<p>{ok} of {len(artefacts)} tables and figures produced. Tables come in Markdown, LaTeX, HTML, "
@@ -139,6 +150,13 @@ def render_index(artefacts: Sequence[Artefact], run: dict[str, Any], base: Path,
         for a in artefacts:
             if a.study == key:
                 body.append(_card(a, base))
+    exports = sorted(p for p in (Path(base) / "network").glob("*") if p.is_file()) \
+        if (Path(base) / "network").is_dir() else []
+    if exports:
+        body.append('<h2 id="exports">Network exports</h2>')
+        body.append('<p class="desc">The interregional collaboration network of the window, for Gephi or '
+                    'other graph tools: ' + " ".join(f'<a href="{e(_rel(p, base))}">{e(p.name)}</a>'
+                                                      for p in exports) + "</p>")
     body.append('<h2 id="lineage">Lineage of this run</h2>')
     body.append(_lineage_html(run))
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

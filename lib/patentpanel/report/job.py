@@ -323,10 +323,13 @@ class ReportBuilder:
         zl, xl = labels.get(m["z"], m["z"]), labels.get(m["x"], m["x"])
         said = "; ".join(f"{w} {zl} ({r.z:.3f}): {r.effect:.3f} [{r.lower:.3f}, {r.upper:.3f}]"
                          for w, r in zip(("low", "mean", "high"), at.itertuples()))
+        notes = [f"Marginal effect of {xl} (with {level:.0%} delta-method interval) at {said} "
+                 f"(low/high: mean -/+ 1 SD).", f"Coefficient covariance {how}."]
+        if col.info("degenerate_cov"):
+            notes.append(f"Warning: the covariance of {m['model']} is degenerate "
+                         f"({col.info('degenerate_cov_reason')}); the bands are not meaningful.")
         return files, {"covariance": how, "centre": {m["x"]: centre[0], m["z"]: centre[1]},
-                       "marginal_effect": at.to_dict(orient="records"),
-                       "notes": [f"Marginal effect of {xl} (with {level:.0%} delta-method interval) at {said} "
-                                 f"(low/high: mean -/+ 1 SD).", f"Coefficient covariance {how}."]}
+                       "marginal_effect": at.to_dict(orient="records"), "notes": notes}
 
     def _placebo(self, stem: Path, kw: dict) -> tuple[list[Path], dict]:
         p = self.rep["placebo"]
@@ -389,8 +392,35 @@ class ReportBuilder:
         rec = manifest.get("recovery") or {}
         for k, v in rec.items():
             if isinstance(v, dict) and v.get("tolerance"):
-                texts.append(f"{k}: {v.get('estimator', '')} Tolerance stated by the simulator: {v['tolerance']}.")
+                what = str(v.get("estimator", "")).rstrip(". ")
+                texts.append(f"{k}: {what + '. ' if what else ''}Tolerance stated by the simulator: "
+                             f"{str(v['tolerance']).rstrip('.')}.")
+        self._planted_notes(manifest)
         return a, texts
+
+    def _planted_notes(self, manifest: dict) -> None:
+        """On simulated data, each table holding a model of ``report.truth`` gets a note with
+        the planted values beside its estimates (the Simulation check compares them)."""
+        rec = manifest.get("recovery") or {}
+        planted = {"study1": (rec.get("study1_eq3") or {}).get("planted"),
+                   "study2": (rec.get("study2_table5_model8") or {}).get("planted_on_pipeline_scale"),
+                   "firms_gs": ((rec.get("firms_table5") or {}).get("planted") or {}).get("gs"),
+                   "firms_ti": ((rec.get("firms_table5") or {}).get("planted") or {}).get("ti")}
+        labels = self.rep.get("labels") or {}
+        for name, spec in (self.rep.get("truth") or {}).items():
+            values = planted.get(name) if isinstance(spec, dict) else None
+            if not values:
+                continue
+            study = "study2" if name == "study2" else "study1"
+            text = ", ".join(f"{_tl(term, labels)} {float(values[k]):.3f}" for k, term in spec["terms"].items()
+                             if k in values)
+            for a in self.artefacts:
+                lay = self.layouts.get(a.key)
+                if a.status == "ok" and lay is not None and lay.study == study and \
+                        lay.source_table == spec["table"] and spec["model"] in lay.models():
+                    a.extra.setdefault("notes", []).insert(0, (
+                        f"Simulated data: planted values of {spec['model']}: {text} (estimates against them in the "
+                        f"Simulation check at the top)."))
 
     # -- run
     def build(self) -> dict[str, Any]:
@@ -473,17 +503,28 @@ def truth_table(manifest: dict, builder: ReportBuilder, z_flag: float) -> Table:
                                                     Cell(), Cell(), Cell()]))
                 continue
             b, s = float(col.params[term]), float(col.se[term])
+            if not np.isfinite(b):
+                rows.append(Row(_tl(term, labels), [Cell(format_number(pv, 3), pv), Cell("omitted"),
+                                                    Cell(), Cell(), Cell("not identified")]))
+                continue
             z = (b - pv) / s if s > 0 else float("nan")
-            ok = bool(abs(z) <= z_flag)
+            if col.info("degenerate_cov"):
+                # the SEs of a degenerate fit are not meaningful: no verdict in SE units
+                verdict = Cell("SE not meaningful (degenerate covariance)")
+            else:
+                ok = bool(abs(z) <= z_flag)
+                verdict = Cell("yes" if ok else "no", ok)
             rows.append(Row(_tl(term, labels), [Cell(format_number(pv, 3), pv), Cell(format_number(b, 3), b),
                                                 Cell(format_number(s, 3), s), Cell(format_number(z, 2), z),
-                                                Cell("yes" if ok else "no", ok)]))
+                                                verdict]))
     if not rows:
         raise TableError("the truth manifest has no planted coefficients that match report.truth")
     return Table("sim_truth", "Planted values (simulator) and estimates", [
         ["Planted", "Estimate", "SE", "(Estimate - planted) / SE", f"Within {z_flag:g} SE"]], rows,
         [f"Planted values from the simulator's truth manifest (recovery section). Within: |estimate - planted| "
-         f"<= {z_flag:g} standard errors."], stub="Term", inputs=["gold.estimates"])
+         f"<= {z_flag:g} standard errors (report.truth.z_flag); no verdict where the fit's covariance is degenerate "
+         f"(more instruments than groups; see the table's notes). Two-way FE of study 2 is biased by the planted "
+         f"confounder by design (the simulator plants the 2SLS target)."], stub="Term", inputs=["gold.estimates"])
 
 
 def run(ctx, args) -> dict:
