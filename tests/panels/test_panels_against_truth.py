@@ -2,13 +2,16 @@
 defines is compared, counts exactly and transformed values to 1e-12. Two sources:
 
 * ``plan``: silver.patents/applicants/ai_patents built directly from the simulator's
-  plan (the applications as generated, with their applicants' home cities), gold.clusters
-  and gold.centrality from the truth: checks the panels stage alone.
-* ``pipeline``: simulate -> ingest -> clean -> (truth AI labels as silver.ai_patents) ->
-  network -> panels. The truth's labels stand in for the classifier so the comparison
-  checks cleaning, geolocation, networks and panels, not the classifier's accuracy (which
-  the classify stage scores against the same labels). Skips, naming the missing table and
-  the stage's error, while an upstream stage is not available or fails.
+  plan (the applications as generated, each applicant at the city a pipeline can place it
+  in, study 1's AI flag from the planned IPC codes), gold.clusters and gold.centrality
+  from the truth: checks the panels stage alone.
+* ``pipeline``: simulate -> ingest -> clean -> classify (study 1's rule, is_ai = the SEI
+  code list) -> network -> panels. The network stage takes ``is_ai`` as its AI
+  definition, so it runs on the classifier's code-defined flag (study 1); the panels then
+  get the truth's planted labels and tiers as is_ai/tier (study 2's classifier accuracy is
+  scored by the classify stage, not here) next to the classifier's is_ai_ipc. Skips,
+  naming the missing table and the stage's error, while an upstream stage is not
+  available or fails.
 """
 from __future__ import annotations
 
@@ -54,7 +57,9 @@ def _upstream(module: str, tables: str, ctx, argv=()):
 def _truth(sim):
     return {n: pd.read_parquet(sim / f"truth/{n}.parquet") for n in
             ("region_year", "lq", "centrality", "study1_panel", "study2_panel", "policy_counts",
-             "yearbook_truth", "firm_panel")}
+             "yearbook_truth", "firm_panel", "region_edges")} | {
+        "applications": pd.read_parquet(sim / "truth/applications.parquet",
+                                        columns=["app_no", "survives", "is_ai_ipc"])}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,7 @@ def plan_built(spark, engines, cfg, tmp_path_factory):
     from patentpanel.simulate.entities import build_entities
     from patentpanel.simulate.job import simulate
     from patentpanel.simulate.plan import iter_plan
-    from patentpanel.simulate.truth import canonical_app_no
+    from patentpanel.simulate.truth import TruthAccumulator, canonical_app_no
     root = tmp_path_factory.mktemp("plan")
     sim, lake = root / "sim", root / "lake"
     c = cfg.with_overrides([f"lake.root={lake}", f"inputs.simulated={sim}"])
@@ -74,14 +79,21 @@ def plan_built(spark, engines, cfg, tmp_path_factory):
     cells = world.cells
     located = (cells[cells["region_id"] >= 0].groupby("region_id")["n_ok"].sum()
                .reindex(range(len(world.regions)), fill_value=0).to_numpy()) / len(world.years)
-    ent = build_entities(spec, world.regions, located).frame
+    ents = build_entities(spec, world.regions, located)
+    ent = ents.frame
     kind = ent["kind"].to_numpy(dtype=object)
-    city = ent["city_adcode"].replace("", None).to_numpy(dtype=object)
+    adcode = world.regions["adcode"].to_numpy(dtype=object)
+    chunks = list(iter_plan(world, ents, 1))
+    acc = TruthAccumulator(world, ents, None)       # where a pipeline can place each applicant
+    for ch in chunks:
+        acc.add(ch)
     pats, apps, ais = [], [], []
-    for ch in iter_plan(world, build_entities(spec, world.regions, located), 1):
+    for ch in chunks:
         f, ids = ch.frame, ch.applicants
         ok = f["corruption"].isna().to_numpy()
         f, ids = f[ok].reset_index(drop=True), ids[ok]
+        reg, _ = acc._locate(f, ids, final=True)
+        city = np.where(reg >= 0, adcode[np.maximum(reg, 0)], None)
         app_no = canonical_app_no(f["app_year"], f["type_digit"], f["serial"])
         valid = ids >= 0
         k = valid.sum(axis=1)
@@ -93,10 +105,10 @@ def plan_built(spark, engines, cfg, tmp_path_factory):
             "all_mainland": ~np.isin(kinds, ["foreign", "hmt"]).any(axis=1),
             "n_publications": f["n_publications"].to_numpy()}))
         r, j = np.nonzero(valid)
-        apps.append(pd.DataFrame({"app_no": app_no[r], "position": j + 1, "city_code": city[ids[r, j]],
+        apps.append(pd.DataFrame({"app_no": app_no[r], "position": j + 1, "city_code": city[r, j],
                                   "share": 1.0 / k[r]}))
         ais.append(pd.DataFrame({"app_no": app_no, "is_ai": f["is_ai"].to_numpy(bool),
-                                 "is_ai_ipc": f["is_ai"].to_numpy(bool),
+                                 "is_ai_ipc": [acc.codes.is_ai(c) for c in f["ipc_codes"]],
                                  "tier": f["tier"].where(f["is_ai"], None).to_numpy(dtype=object)}))
     ctx = RunContext(c, _spark=spark, _engines=engines)
     for name, parts in (("silver.patents", pats), ("silver.applicants", apps), ("silver.ai_patents", ais)):
@@ -130,32 +142,28 @@ def pipeline(spark, engines, cfg, tmp_path_factory):
     for t in ("silver.patents", "silver.applicants"):
         if not ctx.store.exists(t):
             pytest.skip(f"{t} missing: the clean stage did not write it")
-    labels = pd.read_parquet(sim / "truth/applications.parquet", columns=["app_no", "app_year", "is_ai", "tier",
-                                                                          "survives"])
-    labels = labels[labels["survives"]].drop(columns="survives")
-    labels["is_ai_ipc"] = labels["is_ai"]
-    ctx.store.write(spark.createDataFrame(labels), "silver.ai_patents", mode="overwrite")
+    # study 1: the classifier under study 1's rule (is_ai = the SEI code list), then networks
+    _require("patentpanel.classify.job", "silver.ai_patents")
+    c1 = c.with_overrides(["classify.is_ai_rule=ipc"])
+    _upstream("patentpanel.classify.job", "silver.ai_patents", RunContext(c1, _spark=spark, _engines=engines))
+    classified = ctx.store.read("silver.ai_patents").select("app_no", "is_ai", "is_ai_ipc").toPandas()
     _upstream("patentpanel.network.job", "gold.clusters, gold.centrality", ctx,
               ["--skip-org-graph", "--skip-export"])
-    for t in ("gold.clusters", "gold.centrality"):
+    for t in ("gold.clusters", "gold.centrality", "gold.collaboration_counts"):
         if not ctx.store.exists(t):
             pytest.skip(f"{t} missing: the network stage did not write it")
+    network = {t: ctx.store.read(f"gold.{t}").toPandas() for t in ("clusters", "collaboration_counts")}
+    # study 2: planted labels and tiers (the classifier's accuracy is not under test here)
+    labels = pd.read_parquet(sim / "truth/applications.parquet",
+                             columns=["app_no", "app_year", "is_ai", "tier", "survives"])
+    labels = labels[labels["survives"]].drop(columns="survives")
+    labels = labels.merge(classified[["app_no", "is_ai_ipc"]], on="app_no", how="left")
+    ctx.store.write(spark.createDataFrame(labels), "silver.ai_patents", mode="overwrite")
     from patentpanel.panels.job import build_panels
-    return build_panels(spark, ctx.store, c), _truth(sim), ctx.store
+    return build_panels(spark, ctx.store, c), _truth(sim), ctx.store, {"classified": classified, **network}
 
 
 SOURCES = ["plan_built", "pipeline"]
-
-# Known defect of the simulator's truth, not of the pipeline: the renderer withholds the
-# address of some individual first applicants (render.yaml placeholder_individual), whose
-# records then carry only a province code, while the truth still counts those
-# applications in their home city. Until the plan decides withheld addresses and the
-# truth counts them at province level, study 2's city counts through the real pipeline
-# differ from the truth in a few city-years. strict: this fails once the defect is fixed.
-WITHHELD_ADDRESS_DEFECT = pytest.mark.xfail(
-    strict=True, reason="truth counts individuals with withheld addresses in their home "
-    "city; no record can place them (see docs/simulator.md, issue 4 follow-up)")
-
 
 def _same(m, mine, theirs, what, keys=("city_code", "year")):
     """Exact equality, failing with the keys of the first mismatching rows."""
@@ -176,10 +184,10 @@ def test_clusters_and_cluster_year(source, request):
     lq = truth["lq"]
     assert sorted(f["city_code"].unique()) == sorted(lq.loc[lq["cluster"], "adcode"])
     k = ["city_code", "year"]
-    ry = truth["region_year"].rename(columns={"adcode": "city_code"})[k + ["ti_fractional"]]
+    ry = truth["region_year"].rename(columns={"adcode": "city_code"})[k + ["ti_ipc_fractional"]]
     m = f.merge(ry, on=k, how="left")
-    d = m[~np.isclose(m["ti_count"], m["ti_fractional"].fillna(0.0), rtol=REL, atol=REL)]
-    assert d.empty, f"ti_count: {len(d)} cluster-years differ, e.g. {d[k + ['ti_count', 'ti_fractional']].head(5).to_dict('records')}"
+    d = m[~np.isclose(m["ti_count"], m["ti_ipc_fractional"].fillna(0.0), rtol=REL, atol=REL)]
+    assert d.empty, f"ti_count: {len(d)} cluster-years differ, e.g. {d[k + ['ti_count', 'ti_ipc_fractional']].head(5).to_dict('records')}"
     pc = truth["policy_counts"].rename(columns={"adcode": "city_code", "ip": "t_ip", "ip_city": "t_city",
                                                 "ip_province": "t_prov"})
     m = f.merge(pc[k + ["t_ip", "t_city", "t_prov"]], on=k, how="left")
@@ -213,8 +221,7 @@ def test_clusters_and_cluster_year(source, request):
         _close(m["ip_x_nc"].dropna(), m["ip_x_nc_c"].dropna(), "ip_x_nc vs truth (centred on 2012-2020)")
 
 
-@pytest.mark.parametrize("source", [
-    "plan_built", pytest.param("pipeline", marks=WITHHELD_ADDRESS_DEFECT)])
+@pytest.mark.parametrize("source", SOURCES)
 def test_city120_year(source, request):
     built, truth = request.getfixturevalue(source)[:2]
     f, meta = built["city120_year"]
@@ -272,3 +279,44 @@ def test_stage_writes_gold_tables_with_metadata(plan_built):
     t2 = d[(d["table"] == "study1_table2") & (d["statistic"] == "mean")].set_index("variable")["value"]
     f = built["cluster_year"][0]
     assert t2["ti"] == pytest.approx(f["ti"].mean(), rel=1e-14)
+
+
+def test_pipeline_ai_ipc_equals_truth(pipeline):
+    """Clean's IPC normalisation + the classifier's SEI matching = the simulator's own
+    code-list check, application by application."""
+    got = pipeline[3]["classified"]
+    apps = pipeline[1]["applications"]
+    apps = apps[apps["survives"]]
+    m = apps.merge(got, on="app_no", how="outer", indicator=True)
+    assert (m["_merge"] == "both").all(), m.loc[m["_merge"] != "both", ["app_no", "_merge"]].head()
+    bad = m[m["is_ai_ipc_x"] != m["is_ai_ipc_y"]]
+    assert bad.empty, f"{len(bad)} applications differ, e.g. {bad['app_no'].head(5).tolist()}"
+    assert (m["is_ai"] == m["is_ai_ipc_y"]).all(), "study 1's rule: is_ai = is_ai_ipc"
+
+
+def _truth_collaborations(truth):
+    e = truth["region_edges"]
+    e = e[e["year"].between(2011, 2020)]
+    intra = e[e["a"] == e["b"]].groupby(["a", "year"])["n_collab"].sum()
+    x = e[e["a"] != e["b"]]
+    inter = pd.concat([x[["a", "year", "n_collab"]],
+                       x[["b", "year", "n_collab"]].rename(columns={"b": "a"})]).groupby(["a", "year"])["n_collab"].sum()
+    out = pd.concat([intra.rename("t_intra"), inter.rename("t_inter")], axis=1).fillna(0).astype(np.int64)
+    out.index.names = ["city_code", "year"]
+    return out.reset_index()
+
+
+def test_pipeline_collaborations_and_clusters(pipeline):
+    """Table 1 (intra/inter collaborations per city-year) and the cluster set of the
+    network stage equal the truth's (study 1's code-defined AI)."""
+    _, truth, _, net = pipeline
+    cc = net["collaboration_counts"].rename(columns={"app_year": "year"})
+    cc = cc[cc["year"].between(2011, 2020)]
+    t = _truth_collaborations(truth)
+    m = cc.merge(t, on=["city_code", "year"], how="outer").fillna(0)
+    assert len(m) > 50
+    _same(m, "intra", "t_intra", "intra collaborations")
+    _same(m, "inter", "t_inter", "inter collaborations")
+    lq = truth["lq"]
+    got = sorted(net["clusters"].loc[net["clusters"]["is_cluster"].astype(bool), "city_code"])
+    assert got == sorted(lq.loc[lq["cluster"], "adcode"])

@@ -109,3 +109,13 @@ def test_foreign_and_hmt(gaz, vocab):
 def test_mainland_entity_without_city_is_an_error(gaz, vocab):
     with pytest.raises(AddressError, match="entity 12"):
         make(gaz, vocab).address(12, "enterprise", "", "CN", "", 2015, random.Random(1))
+
+
+def test_plan_decides_withholding(gaz, vocab):
+    """With the plan's decision the configured rates play no part."""
+    addr, code = make(gaz, vocab, placeholder_individual=1).address(
+        6, "individual", "320100", "CN", "32", 2015, random.Random(1), withheld=False)
+    assert addr not in vocab["placeholders"] and "南京" in addr and code == "32"
+    addr, code = make(gaz, vocab).address(7, "enterprise", "110000", "CN", "11", 2015,
+                                          random.Random(1), withheld=True)
+    assert addr in vocab["placeholders"] and code == "11"

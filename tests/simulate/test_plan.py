@@ -63,12 +63,14 @@ def test_topics_consistent_with_labels(small):
 
 
 def test_every_coapplicant_organisation_can_be_placed(small):
-    """Records carry only the first applicant's address: an organisation co-applicant must
-    file a surviving application as first applicant in the same year, or carry a name that
-    places it (docs/simulator.md, truth counting rules)."""
+    """Records carry only the first applicant's address: an organisation co-applicant
+    files a surviving application with a written address as first applicant in the same
+    year, or carries a name that places it (docs/simulator.md, truth counting rules).
+    A region without either in a year leaves a rare exception (logged; the truth counts
+    it where the whole plan lets a pipeline place it, tests/simulate/test_truth.py)."""
     world, ent, plan, ids = small
     n_org = int(ent.org_count.sum())
-    ok = plan["corruption"].isna().to_numpy()
+    ok = plan["corruption"].isna().to_numpy() & ~plan["address_withheld"].to_numpy()
     year = plan["app_year"].to_numpy()
     is_org = (ids >= 0) & (ids < n_org)
     firsts = set(zip(year[ok & is_org[:, 0]], ids[ok & is_org[:, 0], 0]))
@@ -77,7 +79,8 @@ def test_every_coapplicant_organisation_can_be_placed(small):
     assert len(co) > 1000                               # the check has material
     unplaced = [(int(year[r]), int(x)) for r, x in zip(rows, co)
                 if (year[r], x) not in firsts and not ent.name_places[x]]
-    assert unplaced == [], ent.frame.loc[[x for _, x in unplaced[:5]], ["name", "city_adcode"]]
+    assert len(unplaced) <= max(2, len(co) // 5000), \
+        ent.frame.loc[[x for _, x in unplaced[:5]], ["name", "city_adcode"]]
     # co-applicants stay in their planned regions: the region aggregates are untouched
     region_of = ent.frame["region_id"].to_numpy()
     assert set(region_of[co]) <= set(range(len(world.regions)))
@@ -102,3 +105,36 @@ def test_name_places_follows_the_name_rule(small):
                 assert not by_name[name], name
     gov = f[f["kind"] == "government"]
     assert all(n.startswith(r.loc[a, "name"]) for n, a in zip(gov["name"], gov["city_adcode"]))
+
+
+def test_withheld_addresses_and_blank_codes_follow_render_rates(small):
+    """Withholding is a plan decision: mainland first applicants only, at the render.yaml
+    rates (organisations / individuals), never on the DGP's cooperative AI patents (the
+    planted network stays observable); blank province codes at their rate."""
+    from patentpanel.simulate.plan import _render_settings
+    world, ent, plan, ids = small
+    s = _render_settings(world.spec)
+    kind = ent.frame["kind"].to_numpy()[ids[:, 0]]
+    country = ent.frame["country"].to_numpy()[ids[:, 0]]
+    w = plan["address_withheld"].to_numpy()
+    assert not w[country != "CN"].any()
+    for m, rate in ((kind == "individual", s["address"]["placeholder_individual"]),
+                    ((kind != "individual") & (country == "CN"), s["address"]["placeholder"])):
+        n = m.sum()
+        assert abs(w[m].sum() - rate * n) < 5 * np.sqrt(rate * n) + 3, (rate, w[m].sum(), n)
+    p = s["blank"]["province_code"]
+    assert abs(plan["province_code_blank"].mean() - p) < 5 * np.sqrt(p / len(plan))
+
+
+def test_ipc_codes_drawn_from_the_topic_and_blank_at_rate(small):
+    world, _, plan, _ = small
+    from patentpanel.simulate.plan import _render_settings
+    topics = yaml.safe_load(open(world.spec.path(world.spec.p["content"]["topics"]), encoding="utf-8"))["topics"]
+    nodes = plan[plan["patent_type"] != "design"].sample(2000, random_state=1)
+    for r in nodes.itertuples():
+        pool = {c for per in topics[r.topic]["ipc"] for c in per["main"] + per["extra"]}
+        pool |= {c for t in topics.values() if t.get("group") == "ai" for per in t["ipc"] for c in per["main"] + per["extra"]}
+        assert set(r.ipc_codes) <= pool | {world.spec.p["content"]["study1_fallback_code"]}, r
+    blank = plan["ipc_codes"].map(len) == 0
+    p = _render_settings(world.spec)["blank"]["ipc"]
+    assert 0 < blank.mean() < p + 5 * np.sqrt(p / len(plan))

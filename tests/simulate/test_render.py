@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import random
 import re
 from pathlib import Path
 
@@ -16,9 +17,10 @@ import pytest
 from patentpanel.config import conf_dir
 from patentpanel.simulate.numbers import AppNoError, is_valid_app_no, parse_app_no
 from patentpanel.simulate.render import (INCOPAT_HEADER, JSONL_KEYS, PATSNAP_HEADER,
-                                         SUPPORTED_CORRUPTIONS, TRS_TAGS, RenderError, render)
+                                         SUPPORTED_CORRUPTIONS, TRS_TAGS, RenderError,
+                                         load_render_settings, render)
 from patentpanel.simulate.sample import sample_entities, sample_plan
-from patentpanel.simulate.text import Vocabulary
+from patentpanel.simulate.text import TextMaker, Vocabulary
 
 CONF = conf_dir()
 SEED = 20250806
@@ -34,6 +36,7 @@ def frames(vocab):
     regions = pd.read_csv(CONF / "geo" / "regions_2020.csv", dtype=str)
     ents = sample_entities(300, 5, regions)
     plan = sample_plan(1200, ents, 5, vocab, corruption_rate=0.0)
+    _plan_decisions(plan, ents, vocab)
     # every supported (layout, reason) pair, on single- and double-publication rows
     rows = []
     for lay, reasons in SUPPORTED_CORRUPTIONS.items():
@@ -51,6 +54,22 @@ def frames(vocab):
         allowed = sorted(SUPPORTED_CORRUPTIONS[plan.at[i, "layout"]])
         plan.at[i, "corruption"] = allowed[int(rng.integers(len(allowed)))]
     return plan, ents
+
+
+def _plan_decisions(plan, ents, vocab):
+    """The decisions the simulator's plan makes and the renderer must obey: withheld
+    addresses (mainland first applicants), blank province codes, IPC codes."""
+    rng = np.random.default_rng(21)
+    tm = TextMaker(vocab, load_render_settings())
+    first = plan["applicant_ids"].map(lambda a: int(a[0]))
+    mainland = first.map(dict(zip(ents["entity_id"], ents["country"]))) == "CN"
+    plan["address_withheld"] = mainland.to_numpy() & (rng.random(len(plan)) < 0.08)
+    plan["province_code_blank"] = rng.random(len(plan)) < 0.03
+    plan["ipc_codes"] = [
+        [] if k % 97 == 0 else
+        tm.ipc_codes(r.topic, r.patent_type, int(r.app_year), None if r.tier in (None, "") else r.tier,
+                     bool(r.borderline), random.Random(int(r.app_id)))
+        for k, r in enumerate(plan.itertuples())]
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +286,12 @@ def test_good_records_carry_the_planned_application(frames, rendered, vocab):
             assert rec["n_app"] == str(len(p.applicant_ids))
         if rec["province_code"]:
             assert rec["province_code"] == pcode[p.applicant_ids[0]]
+        assert (rec["province_code"] == "") == bool(p.province_code_blank)
         assert rec["address"] != ""
+        assert (rec["address"] in vocab.addresses["placeholders"]) == bool(p.address_withheld)
+        written = [c for c in re.split(r"[;；|]", rec["ipc"]) if c.strip()]
+        assert [re.sub(r"\(\d{4}\.\d{2}\)$", "", c.replace(" ", "")) for c in written] \
+            == [c.replace(" ", "") for c in p.ipc_codes], "the plan's codes, in order"
         assert rec["pub_no"][-1] in "ABCUYSD" and re.match(r"^CN\d{9}[A-Z]$", rec["pub_no"])
         assert "G06V" not in rec["ipc"] and "G06F 18" not in rec["ipc"]   # years <= 2021
         seen.setdefault(p.app_id, []).append(rec["pub_no"])

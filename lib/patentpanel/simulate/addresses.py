@@ -154,7 +154,11 @@ class AddressMaker:
         return region.name
 
     def address(self, entity_id: int, kind: str, city: str, country: str,
-                province_code: str, app_year: int, rng: random.Random) -> tuple[str, str]:
+                province_code: str, app_year: int, rng: random.Random,
+                withheld: bool | None = None) -> tuple[str, str]:
+        """``withheld``: the plan's decision to print a placeholder instead of the address
+        (mainland applicants only); None draws it here at the configured rates (for use
+        without a plan)."""
         s = self.s
         country = country or "CN"
         if country != "CN":
@@ -165,8 +169,10 @@ class AddressMaker:
                                f"from conf/geo/regions_2020.csv, got {city!r}")
         region = self.g.regions[city]
         pcode = province_code or region.province_adcode[:2]
-        rate = s["placeholder_individual"] if kind == "individual" else s["placeholder"]
-        if rng.random() < rate:
+        if withheld is None:
+            rate = s["placeholder_individual"] if kind == "individual" else s["placeholder"]
+            withheld = rng.random() < rate
+        if withheld:
             return pick(rng, self.v["placeholders"]), pcode
         base = self._base(entity_id, kind, city, country)
         city_name = self.city_name(city, app_year, base, rng)

@@ -446,7 +446,12 @@ def build_world(spec: DGPSpec) -> World:
     draw_other = _gravity_sampler(spec, reg, vol)
     ai_types = np.array([p["types"]["ai"][t] for t in TYPES], float)
     ai_types /= ai_types.sum()
+    # Cooperative AI patents are inventions or utility models: study 1 identifies AI by
+    # IPC codes and a design patent carries only Locarno classes, so a design could never
+    # be an edge of the network the study (and a pipeline) observes.
     tp = type_probs_by_tier(spec)
+    tp[:, TYPES.index("design")] = 0.0
+    tp /= tp.sum(axis=1, keepdims=True)
     parts = []
     for ti, t in enumerate(years):
         rng = stream(spec.seed, "coop", int(t))

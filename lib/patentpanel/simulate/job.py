@@ -134,7 +134,7 @@ def write_truth(world: World, ent, acc: TruthAccumulator, plan: pd.DataFrame, ba
     reg = world.regions
     # study-1 panel: realized TI/NC recomputed from the plan; IP and controls from the DGP
     s1 = world.study1.drop(columns=["ti", "nc", "ln_ti", "ln_nc", "ip_x_nc_c"]).merge(
-        ry[["region_id", "year", "ti_fractional"]].rename(columns={"ti_fractional": "ti"}),
+        ry[["region_id", "year", "ti_ipc_fractional"]].rename(columns={"ti_ipc_fractional": "ti"}),
         on=["region_id", "year"], how="left").merge(nc, on=["region_id", "year"], how="left")
     p1 = world.params["study1"]
     s1["ln_ti"] = np.log(s1["ti"])
@@ -184,16 +184,22 @@ def write_truth(world: World, ent, acc: TruthAccumulator, plan: pd.DataFrame, ba
         "counts": {"applications": int(n), "records": int(plan["n_publications"].sum()),
                    "corrupted_applications": int(plan["corruption"].notna().sum()),
                    "bad_records": int(len(bad)), "ai_applications": int(plan["is_ai"].sum()),
+                   "withheld_addresses": acc.n_withheld,
+                   "withheld_addresses_unlocated": acc.n_withheld_unlocated,
                    "entities": int(len(ent.frame))},
         "config": spec.p, "dgp": world.params, "diagnostics": world.diagnostics,
         "messiness_realized": rates,
         "lq": lq_info, "clusters_planted": planted, "clusters_truth": clusters_found,
         "lq_gt_1": lq.loc[lq["lq_gt_1"], "name_en"].tolist(),
         "conventions": {
-            "located": "first applicant's home region (entities.city_adcode)",
+            "located": "first applicant's home region (entities.city_adcode); with a withheld address "
+                       "only when a municipality's province code is written, or an organisation is "
+                       "placed by another filing with a written address or by its name; else nowhere",
+            "study1_ai": "an IPC code on conf/simulate/ai_ipc_codes.csv (SEI 2021 + bridges)",
             "eligible_study1": "every applicant a mainland organisation (no individual, foreign, HK/MO/TW)",
             "corruption": "a corrupted application has one publication and is excluded from every aggregate",
-            "ti": "fractional count of eligible AI invention applications (1/k per applicant's region)",
+            "ti": "fractional count of eligible AI (code list) invention applications (1/k per located "
+                  "applicant's region)",
             "nc": world.params["study1"]["nc_convention"],
             "study2_tiers": "AI applications of all types and mainland applicant kinds, first-applicant city",
             "innovation": "log((0.5 inv + 0.3 util + 0.2 design) / population_10k), min-max over the 120x12 panel",

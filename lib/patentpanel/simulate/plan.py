@@ -7,8 +7,12 @@ earlier years (known from the cells), so grouping years into chunks never change
 """
 from __future__ import annotations
 
+import json
 import logging
+import random
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -16,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
+from .aicodes import AICodeList
 from .dgp import MAX_APPLICANTS, TIERS, TYPES, World, _gravity_sampler
 from .entities import Entities
 from .rng import stream
@@ -27,7 +32,7 @@ __all__ = ["PlanChunk", "iter_plan", "plan_frame", "LAYOUTS", "PLAN_COLUMNS", "y
 LAYOUTS = ("trs", "incopat_utf8bom", "incopat_gb18030", "patsnap", "jsonl")
 PLAN_COLUMNS = ["app_id", "app_year", "app_date", "patent_type", "type_digit", "serial", "is_ai",
                 "tier", "topic", "borderline", "applicant_ids", "layout", "n_publications",
-                "corruption"]
+                "corruption", "address_withheld", "province_code_blank", "ipc_codes"]
 _KIND_CODE = {"org": 0, "ind": 1, "ind_coop": 2, "org_coop_ind": 3, "org_coop_foreign": 4,
               "foreign": 5, "hmt": 6, "coop": 7}
 
@@ -232,7 +237,14 @@ def _plan_year(world: World, ent: Entities, t: int, offset: int) -> PlanChunk:
     if orgcols.any():
         ded = _dedupe(np.where(orgcols, ids, -1), ent, np.where(orgcols, regs, 0))
         ids = np.where(orgcols, ded, ids)
-    ids = _placeable_coapplicants(ids, ent, ~bad, conc, stream(spec.seed, "plan-coapplicants", t))
+    withheld, pcode_blank = _withheld_addresses(ids, ent, _render_settings(spec),
+                                                stream(spec.seed, "plan-address", t))
+    # the cooperative AI patents of the DGP are the planted network (NC): their first
+    # applicant's address is written, so every planted edge is observable
+    withheld &= kind != 7
+    # a co-applicant is placed from its first-applicant filings whose address is written
+    ids = _placeable_coapplicants(ids, ent, ~bad & ~withheld, conc,
+                                  stream(spec.seed, "plan-coapplicants", t))
     k = (ids >= 0).sum(axis=1)
     # -- types, topics, flags ------------------------------------------------------------------
     ty = p["types"]
@@ -289,8 +301,11 @@ def _plan_year(world: World, ent: Entities, t: int, offset: int) -> PlanChunk:
     # -- shuffle within the year, ids ------------------------------------------------------------
     perm = rng.permutation(n)
     ids = ids[perm]
+    app_id = offset + np.arange(n, dtype=np.int64)
+    ipc = _ipc_codes(spec, app_id, t, topic[perm], ptype[perm], is_ai[perm], tier[perm],
+                     borderline[perm], _study1_population(ids, ent))
     frame = pd.DataFrame({
-        "app_id": offset + np.arange(n, dtype=np.int64),
+        "app_id": app_id,
         "app_year": np.full(n, t, dtype=np.int64),
         "app_date": app_date[perm],
         "patent_type": np.array(TYPES, dtype=object)[ptype[perm]],
@@ -304,6 +319,9 @@ def _plan_year(world: World, ent: Entities, t: int, offset: int) -> PlanChunk:
         "layout": np.array(LAYOUTS, dtype=object)[layout_i[perm]],
         "n_publications": n_pub[perm].astype(np.int64),
         "corruption": corruption[perm],
+        "address_withheld": withheld[perm],
+        "province_code_blank": pcode_blank[perm],
+        "ipc_codes": ipc,
     })
     return PlanChunk(frame=frame, applicants=ids)
 
@@ -325,4 +343,116 @@ def _list_column(ids: np.ndarray) -> pd.Series:
     k = valid.sum(axis=1)
     offsets = np.r_[0, np.cumsum(k)].astype(np.int32)
     arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids[valid], type=pa.int64()))
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr))
+
+
+# ------------------------------------------------------------------ addresses and codes
+class _Settings(dict):
+    """A mapping that ``render.load_render_settings`` reads like a Config."""
+
+    def __init__(self, conf_dir, overrides: dict):
+        super().__init__({"simulate": {"render": overrides}})
+        self.directory = conf_dir
+
+
+@lru_cache(maxsize=8)
+def _settings_cached(conf_dir: str, overrides: str) -> dict:
+    from .render import load_render_settings
+    return load_render_settings(_Settings(Path(conf_dir), json.loads(overrides)))
+
+
+def _render_settings(spec) -> dict:
+    """``conf/simulate/render.yaml`` with the run's ``simulate.render`` overrides: the plan
+    decides the rendering choices the truth depends on, at the rates set there."""
+    return _settings_cached(str(spec.conf_dir), json.dumps(spec.p.get("render") or {}, sort_keys=True))
+
+
+def _withheld_addresses(ids: np.ndarray, ent: Entities, settings: dict, rng
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Which first applicants' addresses are withheld (申请人要求不公布地址; mainland
+    applicants only, at ``render.address.placeholder`` for organisations and
+    ``placeholder_individual`` for individuals) and which records leave the province-code
+    field blank (``render.blank.province_code``). Decided here, not at render time, so the
+    truth knows what the records let a pipeline place. Own stream: no other draw moves."""
+    n = len(ids)
+    n_org = int(ent.org_count.sum())
+    n_main = n_org + int(ent.ind_count.sum())
+    first = ids[:, 0]
+    a = settings["address"]
+    rate = np.where(first < n_org, float(a["placeholder"]),
+                    np.where(first < n_main, float(a["placeholder_individual"]), 0.0))
+    u = rng.random((n, 2))
+    withheld = (first >= 0) & (u[:, 0] < rate)
+    blank = u[:, 1] < float(settings["blank"]["province_code"])
+    return withheld, blank
+
+
+def _study1_population(ids: np.ndarray, ent: Entities) -> np.ndarray:
+    """Applications whose applicants are all mainland organisations (study 1, steps 2-3)."""
+    n_org = int(ent.org_count.sum())
+    valid = ids >= 0
+    return (valid.any(axis=1)) & ((~valid) | (ids < n_org)).all(axis=1)
+
+
+@lru_cache(maxsize=4)
+def _code_tools(topics_path: str, codes_path: str, settings_key: str):
+    from .text import TextMaker, Vocabulary
+    vocab = Vocabulary.load(Path(topics_path).parent)
+    return TextMaker(vocab, json.loads(settings_key)), AICodeList.load(codes_path)
+
+
+def _ipc_codes(spec, app_id: np.ndarray, year: int, topic: np.ndarray, ptype: np.ndarray,
+               is_ai: np.ndarray, tier: np.ndarray, borderline: np.ndarray,
+               study1: np.ndarray) -> pd.Series:
+    """The canonical IPC codes of every application (main code first; Locarno classes for
+    designs; empty when the record leaves the field blank), drawn per application from
+    ``(seed, app_id)`` so chunking never changes them.
+
+    Study 1 identifies AI patents by the SEI code list (``content.study1_ai_codes``).
+    In study 1's population (every applicant a mainland organisation) the planted label
+    and that definition are made to agree, so the planted study-1 DGP (cluster set, TI,
+    NC) is what the code-defined truth yields: an AI application whose drawn codes miss
+    the list gets one listed code of its topic (else ``content.study1_fallback_code``)
+    appended; a non-AI one loses its listed codes (a listed main code is replaced by an
+    unlisted code of its topic); its IPC field is never blank. The exception that remains,
+    counted by the truth as the codes say: AI design patents (Locarno classes only).
+    Outside the population the codes are left as drawn (the classifier meets the real
+    disagreement there)."""
+    settings = _render_settings(spec)
+    c = spec.p["content"]
+    tm, codes = _code_tools(str(spec.path(c["topics"])),
+                            str(spec.path(c["study1_ai_codes"])),
+                            json.dumps(settings, sort_keys=True, default=str))
+    fallback = str(c["study1_fallback_code"])
+    blank_rate = float(settings["blank"]["ipc"])
+    out = []
+    for i in range(len(app_id)):
+        rng = random.Random(f"ipc:{spec.seed}:{int(app_id[i])}")
+        ptype_name = TYPES[int(ptype[i])]
+        tier_name = TIERS[int(tier[i])] if is_ai[i] else None
+        drawn = tm.ipc_codes(topic[i], ptype_name, year, tier_name, bool(borderline[i]), rng)
+        blank = rng.random() < blank_rate
+        if blank and not (study1[i] and is_ai[i] and ptype_name != "design"):
+            out.append([])
+            continue
+        if study1[i] and ptype_name != "design":
+            listed = codes.is_ai(drawn)
+            if is_ai[i] and not listed:
+                period = tm._period(topic[i], year)
+                pool = [x for x in period["main"] + period["extra"] if codes.code_is_ai(x)]
+                drawn = drawn + [pool[int(rng.random() * len(pool))] if pool else fallback]
+            elif not is_ai[i] and listed:
+                keep = [x for x in drawn if not codes.code_is_ai(x)]
+                if not keep or keep[0] != drawn[0]:
+                    period = tm._period(topic[i], year)
+                    pool = [x for x in period["main"] + period["extra"]
+                            if not codes.code_is_ai(x) and x not in keep]
+                    if pool:
+                        keep = [pool[int(rng.random() * len(pool))]] + keep
+                if not keep:
+                    raise ValueError(f"{c['topics']}: topic {topic[i]!r} has no code outside "
+                                     f"{c['study1_ai_codes']} for a non-AI application")
+                drawn = keep
+        out.append(drawn)
+    arr = pa.array(out, type=pa.list_(pa.string()))
     return pd.Series(pd.arrays.ArrowExtensionArray(arr))

@@ -66,7 +66,7 @@ SUPPORTED_CORRUPTIONS = {
 }
 PLAN_COLUMNS = ("app_id", "app_year", "app_date", "patent_type", "type_digit", "serial",
                 "tier", "topic", "borderline", "applicant_ids", "layout", "n_publications",
-                "corruption")
+                "corruption", "address_withheld", "province_code_blank", "ipc_codes")
 ENTITY_COLUMNS = ("entity_id", "kind", "name", "city_adcode", "country", "province_code")
 
 TRS_TAGS = ("申请号", "申请日", "公开（公告）号", "公开（公告）日", "名称", "主分类号", "分类号",
@@ -292,8 +292,7 @@ def _application(a: dict, rng: random.Random) -> dict:
     english = rng.random() < eng_rate
     tier = None if _none(a["tier"]) else a["tier"]
     text = tm.text(a["topic"], a["patent_type"], tier, bool(a["borderline"]), english, rng)
-    codes = tm.ipc_codes(a["topic"], a["patent_type"], a["app_year"], tier,
-                         bool(a["borderline"]), rng)
+    codes = list(a["ipc_codes"])          # decided by the plan (the truth counts them)
     lo, hi = s["inventors"][a["patent_type"]]
     inventors = tm.inventors(randint(rng, lo, hi), country, rng)
     # individual applicants are their own inventors
@@ -302,7 +301,8 @@ def _application(a: dict, rng: random.Random) -> dict:
         inventors = indiv + [x for x in inventors if x not in indiv][:max(0, hi - len(indiv))]
     address, pcode = _W["addr"].address(
         int(a["applicant_ids"][0]), ent["kind"][first], ent["city_adcode"][first] or "",
-        country, ent["province_code"][first] or "", a["app_year"], rng)
+        country, ent["province_code"][first] or "", a["app_year"], rng,
+        withheld=bool(a["address_withheld"]))
     app_date = a["app_date"]
     pubs = []
     lags = s["publication_lag_days"]
@@ -324,8 +324,8 @@ def _application(a: dict, rng: random.Random) -> dict:
         "title": text.title, "abstract": "" if rng.random() < blank["abstract"] else text.abstract,
         "applicants": [ent["name"][i] for i in idx],
         "inventors": [] if rng.random() < blank["inventors"] else inventors,
-        "address": address, "province_code": "" if rng.random() < blank["province_code"] else pcode,
-        "ipc": [] if rng.random() < blank["ipc"] else codes,
+        "address": address, "province_code": "" if a["province_code_blank"] else pcode,
+        "ipc": codes,
         "pubs": pubs, "blank_pub_date": rng.random() < blank["pub_date"],
         "patent_type": a["patent_type"],
     }
@@ -566,6 +566,9 @@ def _blocks(plan: pd.DataFrame, order: np.ndarray, pub_serial: np.ndarray,
         block["type_digit"] = list(map(int, block["type_digit"]))
         block["serial"] = list(map(int, block["serial"]))
         block["n_publications"] = list(map(int, block["n_publications"]))
+        block["address_withheld"] = list(map(bool, block["address_withheld"]))
+        block["province_code_blank"] = list(map(bool, block["province_code_blank"]))
+        block["ipc_codes"] = [list(c) if c is not None else [] for c in block["ipc_codes"]]
         yield block
 
 
