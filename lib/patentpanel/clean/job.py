@@ -148,7 +148,8 @@ def transform(records: DataFrame, geocoder: Geocoder, section: Mapping, city_nam
                 .otherwise(F.coalesce("geo_province_code", "org_province", "nm_province_code")))
     city = (F.when(F.col("region_method") == "own_address", F.col("geo_city_code"))
             .when(F.col("region_method") == "org_gazetteer", F.col("org_city"))
-            .when(F.col("region_method") == "name_contains_city", F.col("nm_city_code")))
+            .when(F.col("region_method") == "name_contains_city", F.col("nm_city_code"))
+            .when(F.col("geo_province_code").isin("11", "12", "31", "50"), F.concat("geo_province_code", F.lit("0000"))))
     rows = (rows.withColumn("province_code", province).withColumn("city_code", city)
             .withColumn("type_rule", F.when((F.col("region_method") == "org_gazetteer")
                                             & org_non_mainland,
