@@ -132,6 +132,35 @@ def test_borderline_non_ai_uses_decoys_without_ai_vocabulary(maker, vocab):
             assert not any(w in x.title + x.abstract for w in ai_terms), (topic, x.title)
 
 
+def test_ai_design_patents_state_an_ai_use(maker, vocab):
+    """A design brief carries only a name and a use; for an AI topic the use names the AI
+    function (one of the topic's design_uses), so the AI label is codeable from the text."""
+    for topic, t in vocab.topics.items():
+        if t["group"] != "ai" or "design" not in t["patent_types"]:
+            continue
+        for english, voc in ((False, vocab.zh), (True, vocab.en)):
+            uses = voc["topics"][topic]["design_uses"]
+            for i in range(10):
+                x = maker.text(topic, "design", t["tier"], False, english, random.Random(i))
+                assert any(u in x.abstract for u in uses), (topic, x.abstract)
+
+
+def test_ai_design_topic_without_design_uses_is_refused(vocab):
+    import copy
+    broken = copy.deepcopy(vocab)
+    del broken.en["topics"]["ai_gpt_home"]["design_uses"]
+    with pytest.raises(ValueError, match="'ai_gpt_home' allows design patents but has no en design_uses"):
+        broken.validate()
+
+
+def test_core_naming_the_product_is_not_followed_by_the_same_form(maker):
+    """Decoy cores such as 智能灌溉装置 already end in a form: no "装置装置"."""
+    titles = {maker.text("nonai_agriculture_food", "utility", None, True, False, random.Random(i)).title
+              for i in range(200)}
+    assert any("智能灌溉装置" in x for x in titles)
+    assert not any("装置装置" in x or "设备设备" in x for x in titles)
+
+
 def test_generic_digital_shares_words_but_not_ai_terms(maker):
     texts = [maker.text("digital_generic", "invention", None, False, False, random.Random(i))
              for i in range(50)]

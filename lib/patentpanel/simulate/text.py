@@ -96,6 +96,11 @@ class Vocabulary:
                         raise VocabularyError(f"topic {name!r}: no {lang} forms for {pt}")
                 if t["group"] != "ai" and "decoys" not in tv:
                     raise VocabularyError(f"non-AI topic {name!r}: no {lang} decoys")
+                if t["group"] == "ai" and "design" in t["patent_types"] and not tv.get("design_uses"):
+                    # a design brief states only the product's name and use: an AI design
+                    # patent needs a use naming the AI function, or coders could not tell
+                    raise VocabularyError(f"AI topic {name!r} allows design patents but has no "
+                                          f"{lang} design_uses")
             periods = t["ipc"]
             prev = None
             for i, p in enumerate(periods):
@@ -216,6 +221,8 @@ class TextMaker:
             if rng.random() < bl["decoy_title"]:
                 core = pick(rng, decoy["core"])
         form = pick(rng, tv["forms"][patent_type])
+        if form and core.endswith(form):
+            form = ""                   # a decoy core that names the product: no "装置装置"
         tmpl = pick(rng, lang["title_templates"][patent_type])
         if english:
             title = self._en_title(tmpl, basis, core, form)
@@ -285,7 +292,7 @@ class TextMaker:
 
     def _design(self, lang: dict, tv: dict, english: bool, rng: random.Random) -> Text:
         name = pick(rng, tv["designs"])
-        field = pick(rng, tv.get("field") or ["general use"])
+        field = pick(rng, tv.get("design_uses") or tv.get("field") or ["general use"])
         use = f"for {field}" if english else f"用于{field}"
 
         abstract = lang["design_abstract"].format(
