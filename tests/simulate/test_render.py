@@ -368,3 +368,19 @@ def test_invalid_plans_are_named(frames, tmp_path):
         render(p, ents, tmp_path, cfg)
     with pytest.raises(RenderError, match="missing columns"):
         render(plan.drop(columns=["topic"]), ents, tmp_path, cfg)
+
+
+def test_plan_decisions_validated(frames, tmp_path):
+    plan, ents = frames
+    cfg = {"run": {"seed": 1}}
+    foreign = set(ents.loc[ents["country"] != "CN", "entity_id"])
+    p = plan.copy()
+    i = p.index[p["applicant_ids"].map(lambda a: int(a[0]) in foreign)][0]
+    p.at[i, "address_withheld"] = True
+    with pytest.raises(RenderError, match=f"app_id={p.at[i, 'app_id']}.*non-mainland"):
+        render(p, ents, tmp_path, cfg)
+    p = plan.copy()
+    p["ipc_codes"] = p["ipc_codes"].astype(object)
+    p.at[p.index[5], "ipc_codes"] = "G06N 3/08"
+    with pytest.raises(RenderError, match="ipc_codes must be a list"):
+        render(p, ents, tmp_path, cfg)

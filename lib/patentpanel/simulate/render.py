@@ -205,6 +205,13 @@ def _validate(plan: pd.DataFrame, entities: pd.DataFrame, vocab: Vocabulary) -> 
     known = set(entities["entity_id"].astype("int64").tolist())
     fail(plan["applicant_ids"].map(lambda a: any(int(i) not in known for i in a)),
          "applicant_ids refers to an entity_id not in entities")
+    country = dict(zip(entities["entity_id"].astype("int64"), entities["country"]))
+    fail([bool(w) and (country.get(int(a[0])) or "CN") != "CN"
+          for w, a in zip(plan["address_withheld"], plan["applicant_ids"])],
+         "address_withheld for a non-mainland first applicant (only mainland addresses are withheld)")
+    fail(plan["ipc_codes"].map(lambda c: c is None or isinstance(c, str)
+                               or any(not isinstance(x, str) for x in c)),
+         "ipc_codes must be a list of code strings (empty for a blank field)")
 
 
 # --------------------------------------------------------------------------- worker side
