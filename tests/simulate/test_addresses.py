@@ -119,3 +119,16 @@ def test_plan_decides_withholding(gaz, vocab):
     addr, code = make(gaz, vocab).address(7, "enterprise", "110000", "CN", "11", 2015,
                                           random.Random(1), withheld=True)
     assert addr in vocab["placeholders"] and code == "11"
+
+
+def test_district_only_form_only_where_it_names_one_city(gaz, vocab):
+    """鼓楼区 is a district of Nanjing and Xuzhou (both Jiangsu), 海淀区 only of Beijing:
+    a district-only address is written only when no geocoder could confuse it."""
+    assert not gaz.district_names_one_city("鼓楼区", "320100", code_written=True)
+    assert gaz.district_names_one_city("海淀区", "110000", code_written=True)
+    assert not gaz.district_names_one_city("桥西区", "130100", code_written=False)
+    maker = make(gaz, vocab, district_only=1.0, no_province=0.0)
+    nanjing = [e for e in range(400) if maker._base(e, "enterprise", "320100", "CN").district == "鼓楼区"]
+    assert nanjing, "some Nanjing entity has its base in 鼓楼区"
+    addr, _ = maker.address(nanjing[0], "enterprise", "320100", "CN", "32", 2015, random.Random(3))
+    assert "南京市鼓楼区" in addr

@@ -59,6 +59,20 @@ class Gazetteer:
         self.regions = regions
         self.districts = districts
         self.historical = historical
+        self._district_cities: dict[str, set[str]] = {}
+        for city, names in districts.items():
+            for name in names:
+                self._district_cities.setdefault(name, set()).add(city)
+
+    def district_names_one_city(self, district: str, city: str, code_written: bool) -> bool:
+        """Whether a district-only address (海淀区...) names ``city`` unambiguously: the
+        district belongs to no other 2020 city of the province when the province code is
+        written, to no other city at all when it is not (鼓楼区 is in Nanjing and Xuzhou,
+        both Jiangsu: no geocoder can tell them apart)."""
+        cities = self._district_cities.get(district, set())
+        if code_written:
+            cities = {c for c in cities if c[:2] == city[:2]}
+        return cities == {city}
 
     @classmethod
     def load(cls, geo_dir: str | Path | None = None) -> "Gazetteer":
@@ -155,10 +169,12 @@ class AddressMaker:
 
     def address(self, entity_id: int, kind: str, city: str, country: str,
                 province_code: str, app_year: int, rng: random.Random,
-                withheld: bool | None = None) -> tuple[str, str]:
+                withheld: bool | None = None, code_written: bool = True) -> tuple[str, str]:
         """``withheld``: the plan's decision to print a placeholder instead of the address
         (mainland applicants only); None draws it here at the configured rates (for use
-        without a plan)."""
+        without a plan). ``code_written``: whether the record keeps the province code; a
+        district-only form is written only where it still names one city (else the city
+        form), so every written address places its applicant (the truth relies on it)."""
         s = self.s
         country = country or "CN"
         if country != "CN":
@@ -179,7 +195,8 @@ class AddressMaker:
         tail = f"{base.street}{base.number}号{base.suffix}"
         district = base.district or ""
         u = rng.random()
-        if base.district and u < s["district_only"]:
+        if base.district and u < s["district_only"] and \
+                self.g.district_names_one_city(base.district, city, code_written):
             text = district + tail
         elif u < s["district_only"] + s["no_province"] or region.is_municipality:
             text = city_name + district + tail

@@ -309,7 +309,7 @@ def _application(a: dict, rng: random.Random) -> dict:
     address, pcode = _W["addr"].address(
         int(a["applicant_ids"][0]), ent["kind"][first], ent["city_adcode"][first] or "",
         country, ent["province_code"][first] or "", a["app_year"], rng,
-        withheld=bool(a["address_withheld"]))
+        withheld=bool(a["address_withheld"]), code_written=not a["province_code_blank"])
     app_date = a["app_date"]
     pubs = []
     lags = s["publication_lag_days"]
