@@ -605,9 +605,14 @@ def regression_table(layout: RegressionLayout, columns: Mapping[str, ModelColumn
                 return Cell(), Cell()
             b, s, z, p, kind = (float(col.params[hit]), float(col.se[hit]), float(col.stat[hit]),
                                 float(col.p[hit]), col.stat_kind)
-        c1 = Cell(format_number(b, dec) + star_marks(p, levels), b, s, z, kind, p)
+        d1, d2 = dec, sdec
+        if first and math.isfinite(b) and b != 0:
+            # an instrument on its own scale (e.g. 1984 counts x a series) can have a
+            # coefficient far below 10^-dec: show three significant digits instead of 0.000
+            d1 = d2 = min(10, max(dec, 2 - int(math.floor(math.log10(abs(b))))))
+        c1 = Cell(format_number(b, d1) + star_marks(p, levels), b, s, z, kind, p)
         second = s if layout.paren == "se" else z
-        c2 = Cell("(" + format_number(second, sdec) + ")", second, s, z, kind, p)
+        c2 = Cell("(" + format_number(second, d2 if layout.paren == "se" else sdec) + ")", second, s, z, kind, p)
         return c1, c2
 
     for panel in layout.panels:
