@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 log = logging.getLogger("patentpanel.network.edges")
 
-__all__ = ["PatentFilter", "eligible_applicants", "exclusion_counts", "patent_pairs", "org_edges",
+__all__ = ["PatentFilter", "eligible_applications", "eligible_applicants", "applications_of", "exclusion_counts", "patent_pairs", "org_edges",
            "region_edges", "collaboration_counts", "region_pair_counts", "region_edges_frame",
            "collaboration_counts_frame", "require_columns", "WEIGHTINGS", "AI_FLAGS"]
 
@@ -96,17 +96,20 @@ class PatentFilter:
                    ai_flag=sec.get("ai_flag") or "is_ai_ipc")
 
 
-def eligible_applicants(applicants: DataFrame, patents: DataFrame,
-                        ai_patents: DataFrame | None, spec: PatentFilter,
-                        *, ai_only: bool = True, apply_exclusions: bool = True) -> DataFrame:
-    """Applicant rows of the patents that count, one row per (app_no, name).
+def eligible_applications(applicants: DataFrame, patents: DataFrame,
+                          ai_patents: DataFrame | None, spec: PatentFilter,
+                          *, ai_only: bool = True, apply_exclusions: bool = True) -> DataFrame:
+    """The applications that count, one row each: (app_no, app_year, is_ai, k, members).
 
-    Returns (app_no, app_year, name, position, city_code, is_ai). ``is_ai`` is
-    ai_patents' ``spec.ai_flag`` column (study 1: ``is_ai_ipc``) and, when ``spec.tiers``
-    is given, a tier among them. With ``ai_only`` only AI patents; otherwise all patents
-    with the flag (false when the patent is absent from ai_patents). An
-    organisation listed twice on one patent is kept once (lowest position), so it never
-    collaborates with itself.
+    ``members``: the application's eligible applicants as array<struct<name, position,
+    city_code>>, sorted by name, one entry per organisation (its lowest position, so an
+    organisation listed twice never collaborates with itself); ``k`` = their number.
+    ``is_ai`` is ai_patents' ``spec.ai_flag`` column (study 1: ``is_ai_ipc``) and, when
+    ``spec.tiers`` is given, a tier among them. With ``ai_only`` only AI applications;
+    otherwise all, with the flag (false when absent from ai_patents).
+
+    One shuffle (applicants joined to their patents, grouped by application): edges,
+    Table 1 and the LQ counts all start from this table, so the stage caches it.
     """
     require_columns(applicants, APPLICANT_COLUMNS, "silver.applicants")
     require_columns(patents, PATENT_COLUMNS, "silver.patents")
@@ -140,10 +143,49 @@ def eligible_applicants(applicants: DataFrame, patents: DataFrame,
         # has_individual already dropped such patents; this also guards inconsistent rows.
         a = a.where(F.coalesce(F.col("applicant_type") != "individual", F.lit(True)))
     a = a.where(F.col("name").isNotNull() & (F.col("name") != ""))
-    first = Window.partitionBy("app_no", "name").orderBy(F.col("position").asc_nulls_last())
-    a = (a.withColumn("_rk", F.row_number().over(first)).where("_rk = 1").drop("_rk"))
-    return (a.join(p, "app_no", "inner")
-            .select("app_no", "app_year", "name", "position", "city_code", "is_ai"))
+    # sorted by name, then position (a missing position last), then city code
+    entry = F.struct("name", F.coalesce("position", F.lit(_NO_POSITION)).alias("pos_key"),
+                     "position", "city_code")
+    grouped = (a.join(p, "app_no", "inner").groupBy("app_no", "app_year", "is_ai")
+               .agg(F.array_sort(F.collect_list(entry)).alias("m")))
+    m = F.col("m")
+    first_of_name = F.filter(m, lambda x, i: (i == 0) | (x["name"] != m[i - 1]["name"]))
+    members = F.transform(first_of_name, lambda x: F.struct(
+        x["name"].alias("name"), x["position"].alias("position"), x["city_code"].alias("city_code")))
+    return (grouped.select("app_no", "app_year", "is_ai", members.alias("members"))
+            .select("app_no", "app_year", "is_ai", F.size("members").cast("long").alias("k"),
+                    "members"))
+
+
+_NO_POSITION = 2 ** 31 - 1
+
+
+def eligible_applicants(applicants: DataFrame, patents: DataFrame,
+                        ai_patents: DataFrame | None, spec: PatentFilter,
+                        *, ai_only: bool = True, apply_exclusions: bool = True) -> DataFrame:
+    """Applicant rows of the applications that count, one row per (app_no, name):
+    (app_no, app_year, name, position, city_code, is_ai); :func:`eligible_applications`
+    exploded (see there for the rules)."""
+    apps = eligible_applications(applicants, patents, ai_patents, spec, ai_only=ai_only,
+                                 apply_exclusions=apply_exclusions)
+    return (apps.select("app_no", "app_year", "is_ai", F.explode("members").alias("e"))
+            .select("app_no", "app_year", F.col("e.name").alias("name"),
+                    F.col("e.position").alias("position"), F.col("e.city_code").alias("city_code"),
+                    "is_ai"))
+
+
+def applications_of(eligible: DataFrame) -> DataFrame:
+    """:func:`eligible_applications`' form of ``eligible``: applicant rows (as
+    :func:`eligible_applicants` returns) are grouped back; application rows pass."""
+    if "members" in eligible.columns:
+        return eligible
+    entry = F.struct("name", F.coalesce("position", F.lit(_NO_POSITION)).alias("pos_key"),
+                     "position", "city_code")
+    members = F.transform(F.array_sort(F.collect_list(entry)), lambda x: F.struct(
+        x["name"].alias("name"), x["position"].alias("position"), x["city_code"].alias("city_code")))
+    return (eligible.groupBy("app_no", "app_year", "is_ai").agg(members.alias("members"))
+            .select("app_no", "app_year", "is_ai", F.size("members").cast("long").alias("k"),
+                    "members"))
 
 
 def exclusion_counts(patents: DataFrame, spec: PatentFilter) -> dict[str, int]:
@@ -172,22 +214,27 @@ def _pair_weight(weighting: str, k: Column) -> Column:
 
 def patent_pairs(eligible: DataFrame, weighting: str = "count") -> DataFrame:
     """Every unordered applicant pair of every patent with two or more applicants.
+    ``eligible``: :func:`eligible_applications` or :func:`eligible_applicants` rows.
 
     Returns (app_no, app_year, k, org_a, org_b, region_a, region_b, weight) with
     org_a < org_b; region_* are the ends' city codes on this patent (null when the
     applicant is unlocated).
     """
     _pair_weight(weighting, F.lit(2))  # validate early
-    k = eligible.groupBy("app_no").agg(F.count("*").alias("k")).where("k >= 2")
-    e = eligible.join(k, "app_no")
-    a, b = e.alias("a"), e.alias("b")
-    pairs = a.join(b, (F.col("a.app_no") == F.col("b.app_no")) & (F.col("a.name") < F.col("b.name")))
+    # No self-join: per application, the index pairs i < j of its applicants sorted by
+    # name (names are unique per application, so m[i].name < m[j].name).
+    apps = applications_of(eligible).where(F.col("k") >= 2)
+    k = F.col("k")
+    index_pairs = F.flatten(F.transform(
+        F.sequence(F.lit(0), (k - 2).cast("int")),
+        lambda i: F.transform(F.sequence(i + 1, (k - 1).cast("int")),
+                              lambda j: F.struct(i.alias("i"), j.alias("j")))))
+    pairs = apps.select("app_no", "app_year", "k", "members", F.explode(index_pairs).alias("ij"))
+    x, y = F.col("members")[F.col("ij.i")], F.col("members")[F.col("ij.j")]
     return pairs.select(
-        F.col("a.app_no").alias("app_no"), F.col("a.app_year").alias("app_year"),
-        F.col("a.k").alias("k"),
-        F.col("a.name").alias("org_a"), F.col("b.name").alias("org_b"),
-        F.col("a.city_code").alias("region_a"), F.col("b.city_code").alias("region_b"),
-        _pair_weight(weighting, F.col("a.k")).alias("weight"))
+        "app_no", "app_year", "k", x["name"].alias("org_a"), y["name"].alias("org_b"),
+        x["city_code"].alias("region_a"), y["city_code"].alias("region_b"),
+        _pair_weight(weighting, k).alias("weight"))
 
 
 def org_edges(pairs: DataFrame) -> DataFrame:

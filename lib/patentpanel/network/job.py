@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .centrality import CentralitySpec, yearly_centralities
-from .edges import (PatentFilter, collaboration_counts_frame, eligible_applicants,
+from .edges import (PatentFilter, collaboration_counts_frame, eligible_applications,
                     exclusion_counts, org_edges, patent_pairs, region_edges_frame,
                     region_pair_counts)
 from .lq import ClusterIdentification, location_quotients, read_gazetteer, region_applications
@@ -237,18 +237,18 @@ def transform(spark: SparkSession, cfg, applicants: DataFrame, patents: DataFram
     years = range(spec.start, spec.end + 1)
     steps = _Steps()
 
-    # eligible applicants of every patent (AI flag attached): the AI rows feed the edges
-    # and the numerator of Eq. 1, all rows its denominator
-    elig = eligible_applicants(applicants, patents, ai_patents, spec, ai_only=False).persist()
+    # every application that counts, with its eligible applicants and AI flag (cached):
+    # the AI ones feed the edges and the numerator of Eq. 1, all its denominator
+    elig = eligible_applications(applicants, patents, ai_patents, spec, ai_only=False).persist()
     elig_ai = elig.where("is_ai")
     if spec.exclusions_apply_to_all:
         apps_df = region_applications(None, elig, counting)
     else:
-        elig_all = eligible_applicants(applicants, patents, ai_patents, spec, ai_only=False,
-                                       apply_exclusions=False)
+        elig_all = eligible_applications(applicants, patents, ai_patents, spec, ai_only=False,
+                                         apply_exclusions=False)
         apps_df = region_applications(elig_ai, elig_all, counting)
     apps = apps_df.toPandas()
-    steps.done("eligible_applicants_and_region_counts")
+    steps.done("eligible_applications_and_region_counts")
 
     pairs = patent_pairs(elig_ai, weighting).persist()
     pair_counts = region_pair_counts(pairs).toPandas()

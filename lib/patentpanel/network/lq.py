@@ -15,7 +15,8 @@ n = 337 regions (positions 268.8 and 252). "Do not reach the threshold" is read 
 The counting of one application (``counting``): ``first_applicant`` gives it to the
 region of its first applicant (note 14), ``fractional`` gives 1/k to each applicant's
 region. Region-level data here are small (a few hundred rows): the Spark part aggregates
-to region x year; the rest is pandas on the driver.
+to region x year (one pass over the eligible applications); the rest is pandas on the
+driver.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 log = logging.getLogger("patentpanel.network.lq")
@@ -58,18 +59,21 @@ def read_gazetteer(path: str | Path) -> pd.DataFrame:
 
 def _counted(eligible: DataFrame, counting: str) -> DataFrame:
     """(app_no, app_year, city_code, is_ai, k, unit) rows: what each application adds
-    where; k = the application's eligible applicants."""
+    where; k = the application's eligible applicants. ``eligible``: application rows
+    (:func:`edges.eligible_applications`) or applicant rows (grouped first)."""
+    from .edges import _NO_POSITION, applications_of
     if counting not in COUNTINGS:
         raise ValueError(f"network.lq.counting: {counting!r} not in {COUNTINGS}")
-    per_app = Window.partitionBy("app_no")
-    k = F.count("*").over(per_app)
+    apps = applications_of(eligible)
     if counting == "first_applicant":
-        w = per_app.orderBy(F.col("position").asc_nulls_last(), "name")
-        return (eligible.withColumn("_rk", F.row_number().over(w)).withColumn("k", k)
-                .where("_rk = 1")
-                .select("app_no", "app_year", "city_code", "is_ai", "k", F.lit(1.0).alias("unit")))
-    return (eligible.withColumn("k", k)
-            .select("app_no", "app_year", "city_code", "is_ai", "k",
+        # lowest position (a missing one last), then name
+        first = F.array_min(F.transform("members", lambda x: F.struct(
+            F.coalesce(x["position"], F.lit(_NO_POSITION)).alias("p"), x["name"].alias("n"),
+            x["city_code"].alias("c"))))
+        return apps.select("app_no", "app_year", first["c"].alias("city_code"), "is_ai", "k",
+                           F.lit(1.0).alias("unit"))
+    return (apps.select("app_no", "app_year", "is_ai", "k", F.explode("members").alias("e"))
+            .select("app_no", "app_year", F.col("e.city_code").alias("city_code"), "is_ai", "k",
                     (F.lit(1.0) / F.col("k")).alias("unit")))
 
 
@@ -78,8 +82,8 @@ def region_applications(eligible_ai: DataFrame | None, eligible_all: DataFrame,
     """Applications per region and year: (city_code, app_year, ai_apps, all_apps,
     coop_ai_apps).
 
-    ``eligible_ai`` / ``eligible_all`` come from :func:`edges.eligible_applicants` with
-    ``ai_only`` True / False. With ``eligible_ai=None`` the AI applications are the rows
+    ``eligible_ai`` / ``eligible_all`` come from :func:`edges.eligible_applications` (or
+    :func:`edges.eligible_applicants`) with ``ai_only`` True / False. With ``eligible_ai=None`` the AI applications are the rows
     of ``eligible_all`` with ``is_ai`` (one pass; right when both take the same
     exclusions). ``coop_ai_apps``: AI applications with two or more eligible applicants
     (the cooperative ones), counted the same way. Applications whose counted applicant
