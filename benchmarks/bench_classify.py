@@ -15,7 +15,14 @@ non-AI pools. Timed, each forcing full evaluation with the ``noop`` sink:
 
     .venv/bin/python benchmarks/bench_classify.py [--sizes 100000 600000] [--repeat 1]
                                                   [--builtin-max 100000]
+    .venv/bin/python benchmarks/bench_classify.py --input silver_patents.parquet [--sizes 600000]
 
+``--input`` times real records instead (a Parquet export of silver.patents, e.g. of the
+simulator's lake; ``--sizes`` then takes the first N rows, or all with 0).
+
+Every timing records wall seconds and the CPU seconds it cost, split into the driver
+(Python), the JVM and the Python workers (from /proc; the machine is shared, so CPU
+seconds are the comparable figure), plus the 1-minute load average at the start.
 Prints records/s per method and size; writes benchmarks/results/classify_<sizes>_<methods>.json.
 """
 from __future__ import annotations
@@ -73,10 +80,59 @@ def synthetic(taxonomy: Taxonomy, n: int, seed: int) -> pd.DataFrame:
                          "title": titles, "abstract": abstracts, "ipc_codes": codes})
 
 
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int, children: bool = False) -> float:
+    """utime+stime of pid (with ``children``, plus its reaped children's), seconds."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    t = int(f[11]) + int(f[12]) + ((int(f[13]) + int(f[14])) if children else 0)
+    return t / TICK
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                kids = [int(k) for k in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
+            except OSError:
+                kids = []
+            out += kids
+            todo += kids
+    return out
+
+
+class CpuClock:
+    """Wall and CPU seconds of the driver, the JVM and the Python workers (the JVM's
+    descendants; reaped workers count through the JVM's children times)."""
+
+    def __init__(self):
+        me = os.getpid()
+        javas = [p for p in _descendants(me)
+                 if b"java" in Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0]]
+        self.jvm = javas[0] if javas else None
+
+    def snap(self) -> tuple[float, float, float, float]:
+        workers = sum(_cpu(k) for k in _descendants(self.jvm)) if self.jvm else 0.0
+        jvm_total = _cpu(self.jvm, children=True) if self.jvm else 0.0
+        return time.perf_counter(), _cpu(os.getpid()), jvm_total, workers
+
+    def timed(self, fn) -> dict:
+        a = self.snap()
+        fn()
+        b = self.snap()
+        # jvm_total includes reaped workers; live workers are counted separately
+        return {"seconds": b[0] - a[0], "cpu_driver_s": b[1] - a[1],
+                "cpu_jvm_s": (b[2] - a[2]), "cpu_workers_s": b[3] - a[3]}
 
 
 def main() -> None:
@@ -85,6 +141,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--seed", type=int, default=20250806)
     ap.add_argument("--methods", nargs="+", default=["classify", "kw_aho", "kw_instr", "kw_regex"])
+    ap.add_argument("--input", default=None,
+                    help="Parquet of real records (app_no, app_year, title, abstract, ipc_codes) "
+                         "instead of synthetic text")
     ap.add_argument("--builtin-max", type=int, default=100_000,
                     help="run the built-in alternatives only up to this size (they scale "
                          "with the dictionary: ~660 terms x 2 fields per record)")
@@ -99,17 +158,24 @@ def main() -> None:
     keys = sorted({t.key for t in tax.terms})
     regex = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
     tmp = Path(tempfile.mkdtemp(prefix="bench-classify-"))
+    clock = CpuClock()
     results = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-               "spark": spark.version, "n_terms": len(keys), "repeat": a.repeat, "runs": []}
+               "spark": spark.version, "n_terms": len(keys), "repeat": a.repeat,
+               "taxonomy_version": tax.version, "input": a.input or "synthetic", "runs": []}
     try:
         for n in a.sizes:
             t0 = time.perf_counter()
-            pdf = synthetic(tax, n, a.seed)
             path = tmp / f"patents_{n}"
-            spark.createDataFrame(pdf).repartition(4).write.parquet(str(path))
+            if a.input:
+                src = spark.read.parquet(a.input).select("app_no", "app_year", "title", "abstract",
+                                                         "ipc_codes")
+                (src.limit(n) if n else src).repartition(4).write.parquet(str(path))
+            else:
+                pdf = synthetic(tax, n, a.seed)
+                spark.createDataFrame(pdf).repartition(4).write.parquet(str(path))
             gen = time.perf_counter() - t0
             df = spark.read.parquet(str(path)).cache()
-            df.count()
+            n = df.count()
             low_t, low_a = F.lower(F.col("title")), F.lower(F.col("abstract"))
             terms = F.array(*[F.lit(k) for k in keys])
             plans = {
@@ -129,12 +195,20 @@ def main() -> None:
                 if m.startswith("kw_") and m != "kw_aho" and n > a.builtin_max:
                     print(f"n={n:>8}  {m:<9} skipped (--builtin-max {a.builtin_max})", flush=True)
                     continue
-                secs = [timed(lambda: plans[m](df).write.format("noop").mode("overwrite").save())
+                load = os.getloadavg()[0]
+                runs = [clock.timed(lambda: plans[m](df).write.format("noop").mode("overwrite").save())
                         for _ in range(a.repeat)]
+                secs = [r["seconds"] for r in runs]
                 med = statistics.median(secs)
+                best = min(runs, key=lambda r: r["seconds"])
+                cpu = {k: round(v, 2) for k, v in best.items() if k.startswith("cpu_")}
+                cpu["cpu_total_s"] = round(sum(cpu.values()), 2)
                 results["runs"].append({"n": n, "method": m, "seconds": round(med, 2),
-                                        "records_per_s": round(n / med), "all_seconds": secs})
-                print(f"n={n:>8}  {m:<9} {med:8.2f} s  {n / med:>10,.0f} records/s", flush=True)
+                                        "records_per_s": round(n / med), "all_seconds": secs,
+                                        "load_avg_1m": round(load, 2), **cpu})
+                print(f"n={n:>8}  {m:<9} {med:8.2f} s  {n / med:>10,.0f} records/s  "
+                      f"cpu {cpu['cpu_total_s']:.1f} s (jvm {cpu['cpu_jvm_s']:.1f}, workers "
+                      f"{cpu['cpu_workers_s']:.1f})  load {load:.1f}", flush=True)
             if "classify" in a.methods:
                 ai = clf.transform(df).agg(F.sum(F.col("is_ai").cast("int"))).first()[0]
                 results["runs"].append({"n": n, "method": "share_ai", "value": ai / n,
@@ -145,7 +219,8 @@ def main() -> None:
         spark.stop()
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    name = f"classify_{'-'.join(map(str, a.sizes))}_{'-'.join(a.methods)}.json"
+    src = "input_" if a.input else ""
+    name = f"classify_{src}{'-'.join(map(str, a.sizes))}_{'-'.join(a.methods)}.json"
     (out / name).write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 

@@ -2,7 +2,8 @@
 
 ``AIClassifier(taxonomy, ...).transform(patents)`` is pure (DataFrame in, DataFrame out):
 IPC matching and the tier score are Spark built-in expressions, keyword matching is one
-Aho-Corasick pass per record inside ``mapInArrow``.
+Aho-Corasick pass per record inside ``mapInArrow`` (run on the narrow input frame; the
+texts are not returned from the Python workers).
 """
 from __future__ import annotations
 
@@ -100,6 +101,11 @@ class AIClassifier:
             F.coalesce(F.col("abstract"), F.lit("")).alias("abstract"),
             ipc_array_col(F.col("ipc_codes"), is_array=is_array, trusted=NORMAL_FORM).alias("_codes"),
             F.coalesce(F.size(F.filter(raw, lambda c: F.trim(c) != "")), F.lit(0)).alias("_n_raw_codes"))
+        # Keyword pass first, on the narrow frame: only the normalised codes ride through
+        # the Python workers, and the texts do not come back (nothing downstream reads them);
+        # the code structs are parsed afterwards in the JVM.
+        df = self.matcher.transform(df, "title", "abstract", "keyword_hits", summary="_kw_summary",
+                                    keep_text=False)
         df = df.withColumn("n_invalid_codes", F.greatest(F.col("_n_raw_codes") - F.size("_codes"),
                                                          F.lit(0)))
         df = df.withColumn("_parsed_codes", parse_code_col(F.col("_codes")))
@@ -110,7 +116,6 @@ class AIClassifier:
                   F.col("_parsed_codes"), y, enforce_validity=self.enforce_validity))
                 .withColumn("_ipc_specific", specific.any_col(
                   F.col("_parsed_codes"), y, enforce_validity=self.enforce_validity)))
-        df = self.matcher.transform(df, "title", "abstract", "keyword_hits", summary="_kw_summary")
         df = score_tiers(df, self.settings, self.taxonomy.tier_anchors, summary="_kw_summary")
         df = (df.withColumn("override_source", F.lit(None).cast("string"))
                 .withColumn("taxonomy_version", F.lit(self.taxonomy.version)))

@@ -302,13 +302,17 @@ class KeywordMatcher:
         return hits_arr, summary
 
     def transform(self, df, title: str = "title", abstract: str = "abstract",
-                  out: str = "keyword_hits", summary: str | None = None):
+                  out: str = "keyword_hits", summary: str | None = None, *,
+                  keep_text: bool = True):
         """``df`` plus ``out``: ``array<struct<term, concept, field, start, end, role, tier,
         weight, branch, branch_secondary, head>>`` (empty array when nothing matches);
         with ``summary``, also a per-record struct (see :data:`SUMMARY_FIELDS`): distinct-
         term weight sums per field and tier, the head term's tier, evidence flags, the
         Table 3 branch of the strongest hit (title first, then weight, then position) and
-        the distinct matched terms."""
+        the distinct matched terms. ``keep_text=False`` drops the title and abstract
+        columns from the result, so the texts are not shipped back from the Python
+        workers when nothing downstream reads them (the larger half of the Arrow
+        traffic at typical abstract lengths)."""
         from pyspark.sql import types as T
         for c in (title, abstract):
             if c not in df.columns:
@@ -320,8 +324,9 @@ class KeywordMatcher:
         fields = [T.StructField(out, T.ArrayType(hit_type()))]
         if summary:
             fields.append(T.StructField(summary, summary_type()))
-        schema = T.StructType(df.schema.fields + fields)
-        names = df.columns
+        kept = [f for f in df.schema.fields if keep_text or f.name not in (title, abstract)]
+        schema = T.StructType(kept + fields)
+        names = [f.name for f in kept]
         extra = [out] + ([summary] if summary else [])
         matcher = self
 

@@ -65,7 +65,7 @@ class TierSettings:
     is_ai_rule: str = "combined"
     title_weight: float = 3.0
     abstract_weight: float = 1.0
-    head_bonus: float = 2.0
+    head_bonus: float = 4.0
     modifier_weight: float = 0.5
     ipc_anchor_weight: float = 2.0
     tie_order: tuple[str, ...] = ("FT", "GPT", "CT")
