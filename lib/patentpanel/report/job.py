@@ -418,9 +418,11 @@ class ReportBuilder:
                 lay = self.layouts.get(a.key)
                 if a.status == "ok" and lay is not None and lay.study == study and \
                         lay.source_table == spec["table"] and spec["model"] in lay.models():
+                    why = (" The simulator plants them for 2SLS: two-way FE is biased by its confounder by design."
+                           if name == "study2" else "")
                     a.extra.setdefault("notes", []).insert(0, (
                         f"Simulated data: planted values of {spec['model']}: {text} (estimates against them in the "
-                        f"Simulation check at the top)."))
+                        f"Simulation check at the top).{why}"))
 
     # -- run
     def build(self) -> dict[str, Any]:
