@@ -42,7 +42,8 @@ conventions put every well-connected node at 30-90 with SD ~0.15. With nodes = a
 regions (the default) its mean and SD are close to the study's; the study's minimum
 (NC ~ 100/n) needs a cluster that is nearly isolated in some year, which the denser
 synthetic network lacks. Hence the defaults ``closeness: ucinet``, ``scale: 100``,
-``nodes: active``; to be confirmed on the simulated data.
+``nodes: active``. On the simulator's (sparser) networks no convention reproduces the
+study's range; docs/network.md has the figures per convention.
 """
 from __future__ import annotations
 
