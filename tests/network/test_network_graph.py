@@ -171,3 +171,29 @@ def test_graphframes_engine_agrees(spark, graph_and_nx):
     got = {r.id: r.pagerank for r in g_gf2.pagerank(tol=1e-12).collect()}
     for v, x in ref.items():
         assert got[v] == pytest.approx(x, abs=1e-8)
+
+
+@pytest.mark.parametrize("engine", ["dataframe", "driver"])
+def test_pagerank_is_partition_independent(spark, engine):
+    """Same graph, other partitionings (input partitions and shuffle partitions): the
+    ranks are bit-identical (the DataFrame engine sums in 64-bit fixed point, the driver
+    engine sorts vertices and edges), so the stopping iteration is the same too."""
+    G = _random_graph(seed=9, n=50)
+    G.add_nodes_from(range(50, 53))
+    edges, vertices = _frames(spark, G)
+    prev = spark.conf.get("spark.sql.shuffle.partitions")
+    got = []
+    try:
+        for parts, shuffle in ((1, "1"), (3, "5")):
+            spark.conf.set("spark.sql.shuffle.partitions", shuffle)
+            g = OrgGraph(edges.repartition(parts), vertices.repartition(parts), engine=engine,
+                         checkpoint_every=10, validate=False)
+            got.append({r.id: r.pagerank for r in
+                        g.pagerank(reset_probability=0.5, max_iter=60, tol=1e-12).collect()})
+            g.unpersist()
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", prev)
+    assert got[0] == got[1]
+    ref = nx.pagerank(G, alpha=0.5, tol=1e-14, max_iter=1000)
+    for v, x in ref.items():
+        assert got[0][v] == pytest.approx(x, abs=1e-10)
