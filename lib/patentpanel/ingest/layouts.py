@@ -7,6 +7,7 @@ compared after NFKC, so ``公开（公告）号`` and ``公开(公告)号`` are 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import unicodedata
@@ -24,8 +25,10 @@ LOGICAL_FIELDS = ("app_no", "app_date", "pub_no", "pub_date", "title", "abstract
 _TRS_TAG = re.compile(r"^\s*<([^<>=\r\n]{1,40})>=")
 
 
+@functools.lru_cache(maxsize=4096)
 def norm_name(name: str) -> str:
-    """Column or tag name as compared: NFKC, no surrounding blanks or BOM."""
+    """Column or tag name as compared: NFKC, no surrounding blanks or BOM (cached: the
+    parsers ask for every tag and key of every record)."""
     return unicodedata.normalize("NFKC", name).replace("\ufeff", "").strip()
 
 

@@ -106,13 +106,12 @@ def _accept(res: FileResult, index: int, values: dict, layout: Layout, raw: str,
         if not values.get(f):
             _reject(res, index, reason, raw, codec, f"no {f}")
             return
-    key = hashlib.sha1(json.dumps([values.get(f) for f in LOGICAL_FIELDS],
-                                  ensure_ascii=False).encode("utf-8", "surrogatepass")).digest()
+    key = tuple([values.get(f) for f in LOGICAL_FIELDS])
     if key in seen:
         res.duplicates += 1
         return
     seen.add(key)
-    rec = {f: values.get(f) for f in LOGICAL_FIELDS}
+    rec = dict(zip(LOGICAL_FIELDS, key))
     rec["record_index"] = index
     res.records.append(rec)
 
@@ -308,10 +307,12 @@ def parse_jsonl(text: str, codec: str, layout: Layout, res: FileResult, opts: Pa
 _PARSERS = {"trs": parse_trs, "incopat": parse_csv, "patsnap": parse_csv, "jsonl": parse_jsonl}
 
 
-def parse_file(source_file: str, data: bytes, opts: ParseOptions) -> FileResult:
+def parse_file(source_file: str, data: bytes, opts: ParseOptions,
+               batch: str | None = None) -> FileResult:
     """Parse one raw export. Never raises on bad content: file-level problems come back
-    as ``status='rejected'`` with a message, record-level ones as rejected records."""
-    res = FileResult(source_file=source_file, batch_id=batch_id(data))
+    as ``status='rejected'`` with a message, record-level ones as rejected records.
+    ``batch`` is :func:`batch_id` of ``data`` when the caller has it already."""
+    res = FileResult(source_file=source_file, batch_id=batch or batch_id(data))
     if not data.strip():
         res.status, res.message = "rejected", "empty file; expected a raw export"
         return res
