@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rawfiles import WRITERS, record  # noqa: E402
 
 from patentpanel.ingest.job import (AccountingError, QUARANTINE, RECORDS, REPORT,
-                                    check_accounting, ingest, list_inputs, parse_options)
+                                    check_accounting, ingest, list_inputs, parse_options,
+                                    source_name)
 
 
 @pytest.fixture
@@ -105,3 +106,29 @@ def test_accounting_violation_raises():
     with pytest.raises(AccountingError, match="rows produced 2"):
         check_accounting(rows, {("b", "record"): 2, ("b", "reject"): 1})
     check_accounting(rows, {("b", "record"): 3, ("b", "reject"): 1})
+
+
+def test_file_uri_listed_through_hadoop_and_same_content_kept_once(spark, store, opts, tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "sub").mkdir(parents=True)
+    a = _write(raw, "a.jsonl", WRITERS["jsonl"]([record(i) for i in range(3)]), "utf-8")
+    _write(raw / "sub", "b.csv", WRITERS["incopat"]([record(10 + i) for i in range(2)]), "utf-8")
+    (raw / "sub" / "copy.jsonl").write_bytes(a.read_bytes())          # same content as a.jsonl
+    (raw / ".hidden.jsonl").write_bytes(a.read_bytes())               # glob skips dot files
+    (raw / "notes.md").write_text("not an export", encoding="utf-8")
+    patterns = ["*.csv", "*.jsonl"]
+    local = list_inputs(str(raw), patterns)
+    uri = list_inputs(raw.as_uri(), patterns, spark)                   # file:///... via Hadoop
+    assert all(u.startswith("file:/") for u in uri)
+    assert [source_name(u) for u in uri] == local == sorted(
+        str(p) for p in (raw / "a.jsonl", raw / "sub" / "b.csv", raw / "sub" / "copy.jsonl"))
+    assert list_inputs(raw.as_uri() + "/*.jsonl", patterns, spark) == [uri[0]]   # a Hadoop glob
+    with pytest.raises(ValueError, match="needs a SparkSession"):
+        list_inputs(raw.as_uri(), patterns)
+
+    s = ingest(spark, store, uri, opts)
+    assert (s["batches"], s["accepted"], s["skipped_known"]) == (2, 5, 1)
+    got = {r["source_file"] for r in store.read(RECORDS).select("source_file").distinct().collect()}
+    assert got == {str(raw / "a.jsonl"), str(raw / "sub" / "b.csv")}   # local names, not URIs
+    s2 = ingest(spark, store, uri, opts)
+    assert (s2["batches"], s2["skipped_known"]) == (0, 3)

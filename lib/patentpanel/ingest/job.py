@@ -1,10 +1,14 @@
 """The ``ingest`` stage: raw exports -> bronze.patent_records, bronze.quarantine and
 bronze.ingest_report.
 
-extract: list the input files and their content hashes (the batch id); files whose
-batch id is already in bronze.ingest_report are skipped, so re-ingesting a file is a
-no-op. transform (:func:`parse_files`): Spark reads the new files (``binaryFile``) and a
-``mapInPandas`` task parses each whole file with :mod:`.parsers`. load: records and
+extract: list the input files (a local directory or glob on the driver; any other URI,
+``file://``, ``s3a://``, ``gs://``, ``abfss://``, ``hdfs://``, through Hadoop's
+``FileSystem``, so object stores are listed with the cluster's credentials).
+transform (:func:`parse_files`): Spark reads each file once (``binaryFile``, one task
+per file, no shuffle) and a ``mapInArrow`` task hashes it (the batch id) and parses it
+whole with :mod:`.parsers`; files whose batch id is already in bronze.ingest_report are
+hashed but not parsed, so re-ingesting a file is a no-op, and of files with the same
+content in one run only the first is kept. load: records and
 quarantined records are merged by (batch_id, record_index) (a re-run after a crash
 cannot duplicate them), then the report. Per file ``records_read = accepted +
 quarantined + duplicates`` is checked against the rows actually produced before
@@ -12,20 +16,24 @@ anything is written (:class:`AccountingError`), and one log line per batch says 
 """
 from __future__ import annotations
 
+import fnmatch
+import functools
 import glob as globmod
 import json
 import logging
 import os
+import re
 from typing import Iterable
 
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (LongType, MapType, StringType, StructField, StructType,
                                TimestampType)
 
 from .layouts import LOGICAL_FIELDS, layouts_from_config
-from .parsers import ParseOptions, parse_file
+from .parsers import ParseOptions, batch_id, parse_file
 
 log = logging.getLogger("patentpanel.ingest")
 
@@ -74,8 +82,22 @@ def parse_options(section: dict, layout: str | None = None) -> ParseOptions:
                         trs_closing_field_share=float(section.get("trs_closing_field_share", 0.5)))
 
 
-def list_inputs(spec: str, patterns: Iterable[str]) -> list[str]:
-    """Files of a directory (matching ``patterns``, recursively) or of a glob, sorted."""
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def list_inputs(spec: str, patterns: Iterable[str], spark=None) -> list[str]:
+    """Files of a directory (matching ``patterns``, recursively) or of a glob, sorted.
+
+    A plain path is listed on the driver (absolute paths come back). A URI with a scheme
+    (``file://``, ``s3a://``, ``gs://``, ``abfss://``, ``hdfs://``) is listed through
+    Hadoop's ``FileSystem`` of ``spark`` (needed then), and comes back as the qualified
+    URIs Hadoop reports (``file:/data/x.csv``, ``s3a://bucket/x.csv``)."""
+    patterns = list(patterns)
+    if _SCHEME.match(spec):
+        if spark is None:
+            raise ValueError(f"listing {spec!r} needs a SparkSession (its Hadoop FileSystem); "
+                             f"pass spark=")
+        return _list_hadoop(spark, spec, patterns)
     if os.path.isdir(spec):
         found = set()
         for pat in patterns:
@@ -86,28 +108,61 @@ def list_inputs(spec: str, patterns: Iterable[str]) -> list[str]:
     return [os.path.abspath(f) for f in files]
 
 
+def _list_hadoop(spark, spec: str, patterns: list[str]) -> list[str]:
+    """:func:`list_inputs` of a URI: a directory is walked recursively and its files are
+    kept when their name matches a pattern; anything else is a Hadoop glob. Hidden
+    names (``.x``) only match a pattern that starts with a dot, as with ``glob``."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    path = jvm.org.apache.hadoop.fs.Path(spec)
+    fs = path.getFileSystem(conf)
+    out = []
+    if fs.exists(path) and fs.getFileStatus(path).isDirectory():
+        it = fs.listFiles(path, True)
+        while it.hasNext():
+            name = it.next().getPath()
+            base = name.getName()
+            if any(fnmatch.fnmatchcase(base, p) and (p.startswith(".") or not base.startswith("."))
+                   for p in patterns):
+                out.append(name.toString())
+    else:
+        dotted = path.getName().startswith(".")
+        for st in fs.globStatus(path) or []:
+            if st.isFile() and (dotted or not st.getPath().getName().startswith(".")):
+                out.append(st.getPath().toString())
+    return sorted(out)
+
+
+def source_name(path: str) -> str:
+    """A file's name as recorded in bronze (``source_file``): local files by their path
+    (``file:/x``, ``file:///x`` -> ``/x``), other URIs as they are."""
+    return re.sub(r"^file:(//(?=/))?", "", path)
+
+
 _LONGS = [f.name for f in _PARSED.fields if isinstance(f.dataType, LongType)]
 _STRINGS = [f.name for f in _PARSED.fields if isinstance(f.dataType, StringType)]
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    """Rows as a frame with Arrow-convertible dtypes (all-null columns stay strings)."""
-    pdf = pd.DataFrame(rows, columns=[f.name for f in _PARSED.fields])
-    for c in _STRINGS:
-        pdf[c] = pdf[c].astype(object).where(pdf[c].notna(), None)
-    for c in _LONGS:
-        pdf[c] = pdf[c].astype("Int64")
-    return pdf
+_ARROW = pa.schema([pa.field(f.name, pa.int64() if isinstance(f.dataType, LongType)
+                             else pa.string()) for f in _PARSED.fields])
 
 
-def _rows_of(res, chunk: int = 20000) -> Iterable[pd.DataFrame]:
+def _batch(rows: list[dict]) -> pa.RecordBatch:
+    """Rows (dicts; absent keys are null) as one Arrow batch of :data:`_PARSED`."""
+    return pa.RecordBatch.from_arrays(
+        [pa.array([r.get(f.name) for r in rows], type=f.type) for f in _ARROW], schema=_ARROW)
+
+
+def _batches_of(res, chunk: int = 20000) -> Iterable[pa.RecordBatch]:
+    """One parsed file as Arrow batches: its records, its rejected records and one
+    ``file`` row (the report)."""
     base = {"batch_id": res.batch_id, "source_file": res.source_file,
             "source_layout": res.layout, "encoding": res.encoding}
     buf: list[dict] = []
     for rec in res.records:
         buf.append({**base, "kind": "record", **rec})
         if len(buf) >= chunk:
-            yield _frame(buf)
+            yield _batch(buf)
             buf = []
     for rej in res.rejected:
         buf.append({**base, "kind": "reject", **rej})
@@ -117,26 +172,45 @@ def _rows_of(res, chunk: int = 20000) -> Iterable[pd.DataFrame]:
                 "n_quarantined": len(res.rejected), "n_duplicates": res.duplicates,
                 "by_reason": json.dumps(by_reason, sort_keys=True),
                 "notes": "; ".join(res.notes)})
-    yield _frame(buf)
+    yield _batch(buf)
 
 
-def parse_files(spark, files: list[str], opts: ParseOptions, parallelism: int = 0) -> DataFrame:
+def _read_files(spark, files: list[str], parallelism: int) -> DataFrame:
+    """(path, content) of every file, read once. ``parallelism`` 0: one scan per file,
+    unioned, so each file is one task and nothing is shuffled (a file is parsed whole
+    anyway); N > 0: one scan spread over N tasks by a repartition on the path (for
+    inputs of very many small files)."""
+    def scan(paths):
+        return (spark.read.format("binaryFile").load(paths)
+                .select(F.col("path"), F.col("content")))
+    if parallelism > 0:
+        return scan(files).repartition(max(1, min(parallelism, len(files))), "path")
+    return functools.reduce(DataFrame.unionAll, [scan([f]) for f in files])
+
+
+def parse_files(spark, files: list[str], opts: ParseOptions, parallelism: int = 0,
+                known: Iterable[str] = ()) -> DataFrame:
     """Transform: the given files -> one DataFrame of parsed rows (``kind`` = record,
-    reject or file), one ``mapInPandas`` task per file group."""
+    reject or file; ``known`` for a file whose batch id is in ``known``: hashed, not
+    parsed). Each file is read once and parsed whole by one ``mapInArrow`` task."""
     if not files:
         return spark.createDataFrame([], _PARSED)
-    raw = (spark.read.format("binaryFile").load(files)
-           .select(F.regexp_replace("path", "^file:", "").alias("path"), "content"))
-    n = parallelism or 2 * spark.sparkContext.defaultParallelism
-    raw = raw.repartition(max(1, min(n, len(files))), "path")
+    known = frozenset(known)
 
-    def run(batches):
-        for pdf in batches:
-            for path, content in zip(pdf["path"], pdf["content"]):
-                res = parse_file(path, bytes(content), opts)
-                yield from _rows_of(res)
+    def run(batches: Iterable[pa.RecordBatch]):
+        for b in batches:
+            paths = b.column("path").to_pylist()
+            contents = b.column("content")
+            for i, path in enumerate(paths):
+                data = contents[i].as_py()
+                name = source_name(path)
+                bid = batch_id(data)
+                if bid in known:
+                    yield _batch([{"kind": "known", "batch_id": bid, "source_file": name}])
+                    continue
+                yield from _batches_of(parse_file(name, data, opts, batch=bid))
 
-    return raw.mapInPandas(run, _PARSED)
+    return _read_files(spark, files, parallelism).mapInArrow(run, _PARSED)
 
 
 def split_parsed(parsed: DataFrame, now=None) -> tuple[DataFrame, DataFrame, DataFrame]:
@@ -203,37 +277,41 @@ def ingest(spark, store, files: list[str], opts: ParseOptions, parallelism: int 
     if not files:
         log.warning("ingest: no input files")
         return summary
-    hashes = (spark.read.format("binaryFile").load(files)
-              .select(F.regexp_replace("path", "^file:", "").alias("path"),
-                      F.substring(F.sha2("content", 256), 1, 32).alias("batch_id"))
-              .collect())
-    by_path = {r["path"]: r["batch_id"] for r in hashes}
     known: set[str] = set()
     if store.exists(REPORT):
         known = {r["batch_id"] for r in store.read(REPORT).select("batch_id").distinct().collect()}
-    todo, seen = [], {}
-    for f in files:
-        b = by_path.get(f)
-        if b is None:
-            continue
-        if b in known:
-            summary["skipped_known"] += 1
-            log.info("ingest: %s (batch %s) already ingested; skipped", f, b)
-        elif b in seen:
-            summary["skipped_known"] += 1
-            log.warning("ingest: %s has the same content as %s (batch %s); skipped", f, seen[b], b)
-        else:
-            seen[b] = f
-            todo.append(f)
-    if not todo:
-        return summary
-    parsed = parse_files(spark, todo, opts, parallelism).persist()
+    parsed = parse_files(spark, files, opts, parallelism, known).persist()
     try:
+        files_seen = parsed.where(F.col("kind").isin("file", "known")).select(
+            "kind", "batch_id", "source_file").collect()
+        by_name = {r["source_file"]: r for r in files_seen}
+        seen: dict[str, str] = {}
+        dropped: list[str] = []
+        for f in files:
+            r = by_name.get(source_name(f))
+            if r is None:
+                continue
+            b, name = r["batch_id"], r["source_file"]
+            if r["kind"] == "known":
+                summary["skipped_known"] += 1
+                log.info("ingest: %s (batch %s) already ingested; skipped", name, b)
+            elif b in seen:
+                summary["skipped_known"] += 1
+                dropped.append(name)
+                log.warning("ingest: %s has the same content as %s (batch %s); skipped",
+                            name, seen[b], b)
+            else:
+                seen[b] = name
+        if not seen:
+            return summary
+        new = parsed.where(F.col("kind") != "known")
+        if dropped:
+            new = new.where(~F.col("source_file").isin(dropped))
         now = F.lit(pd.Timestamp.now(tz="UTC").to_pydatetime().replace(tzinfo=None)
                     ).cast(TimestampType())
-        records, quarantine, report = split_parsed(parsed, now)
+        records, quarantine, report = split_parsed(new, now)
         produced = {(r["batch_id"], r["kind"]): r["count"] for r in
-                    parsed.groupBy("batch_id", "kind").count().collect()}
+                    new.groupBy("batch_id", "kind").count().collect()}
         report_rows = [r.asDict() for r in report.collect()]
         check_accounting(report_rows, produced)
         batches = [r["batch_id"] for r in report_rows]
@@ -267,7 +345,7 @@ def run(ctx, args) -> dict:
     section = cfg.section("ingest")
     spec = getattr(args, "input", None) or cfg.get("inputs.raw") or \
         os.path.join(str(cfg.get("inputs.simulated")), "raw")
-    files = list_inputs(spec, section.get("patterns", ["*"]))
+    files = list_inputs(spec, section.get("patterns", ["*"]), ctx.spark)
     opts = parse_options(section, getattr(args, "layout", None))
     summary = ingest(ctx.spark, ctx.store, files, opts, int(section.get("parallelism", 0)))
     summary["tables"] = [RECORDS, QUARANTINE, REPORT]
