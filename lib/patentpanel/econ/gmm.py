@@ -75,6 +75,7 @@ import fnmatch
 import functools
 import html
 import logging
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -767,6 +768,26 @@ class GMMResults:
 # ---------------------------------------------------------------------------------------
 # Estimator
 # ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
+
+
+def _blas_single_thread():
+    """A context limiting BLAS/OpenMP pools to one thread (a cached controller: ~50 us)."""
+    return _blas_controller().limit(limits=1)
+
+
+def _order_free_mean(x: np.ndarray) -> float:
+    """Mean of the non-missing values, correctly rounded (``math.fsum``), so it does not
+    depend on the order of the rows: an ulp of difference in a centred interaction is
+    amplified into visibly different estimates by a near-singular GMM system."""
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    return math.fsum(x.tolist()) / x.size if x.size else float("nan")
+
+
 @dataclass
 class _Design:
     """Everything the fit needs, built once per model (arrays on the group x row grid)."""
@@ -1294,6 +1315,18 @@ class DynamicPanelGMM:
         decides which of several exactly collinear instruments a difference-in-Hansen
         group is charged with.
         """
+        kw = dict(steps=steps, robust=robust, small=small, h=h, ar_order=ar_order,
+                  diff_hansen=diff_hansen, ginv=ginv, rank_tol=rank_tol,
+                  convention=convention, cond_tol=cond_tol)
+        # One BLAS thread: the matrices are small (threads cost more than they save), and a
+        # multi-threaded BLAS sums in an order that depends on the thread count, which on a
+        # rank-deficient two-step weight matrix decides which regressors invsym can pivot
+        # on, so the same data gave different estimates on machines with different cores.
+        with _blas_single_thread():
+            return self._fit(**kw)
+
+    def _fit(self, steps, robust, small, h, ar_order, diff_hansen, ginv, rank_tol,
+             convention, cond_tol) -> GMMResults:
         if steps not in (1, 2):
             raise ValueError(f"steps must be 1 or 2, got {steps!r}")
         if h not in (1, 2, 3):
@@ -1803,7 +1836,7 @@ class GMMSpec:
                     raise GMMDataError(f"model {self.name!r}: interaction {it['name']!r} needs column {c!r}")
             xa, xb = out[a].astype(float), out[b].astype(float)
             if it.get("centre", False):
-                xa, xb = xa - xa.mean(), xb - xb.mean()
+                xa, xb = xa - _order_free_mean(xa.to_numpy()), xb - _order_free_mean(xb.to_numpy())
             out[it["name"]] = xa * xb
         return out
 
@@ -1831,7 +1864,7 @@ class GMMSpec:
             xa = out[a] if a in out else model.data[a].to_numpy(dtype=float)
             xb = out[b] if b in out else model.data[b].to_numpy(dtype=float)
             if it.get("centre", False):
-                xa, xb = xa - np.nanmean(xa), xb - np.nanmean(xb)
+                xa, xb = xa - _order_free_mean(xa), xb - _order_free_mean(xb)
             out[it["name"]] = xa * xb
         return out
 
