@@ -51,8 +51,9 @@ CORE = [
 ]
 
 EXTRAS = {
-    # Tests and benchmarks: independent readers for the Delta format check, pytest.
-    "dev": ["pytest>=8", "duckdb>=1.1"],
+    # Tests and benchmarks: independent readers for the Delta format check, pytest, and
+    # nbclient + ipykernel to run the notebooks top to bottom (tests/pipeline/test_notebooks.py).
+    "dev": ["pytest>=8", "duckdb>=1.1", "nbclient==0.11.0", "nbformat==5.11.1", "ipykernel==7.4.0"],
     # What clusters add: Spark's own Delta Python API (its JARs come from
     # spark-submit.sh --with-packages or --jars) and venv-pack for --pack-env.
     "cluster": ["delta-spark==4.4.1", "graphframes-py==0.12.3", "venv-pack>=0.2"],
