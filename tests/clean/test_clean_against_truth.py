@@ -70,19 +70,14 @@ def _applicants(world):
 
 
 def test_region_accuracy(world):
-    a = _applicants(world)
-    assert a["kind"].notna().mean() > 0.999          # names map back to entities
-    org = a[a["kind"].isin(["enterprise", "university", "institute", "hospital", "government"])
-            & (a["country"] == "CN")]
-    first, co = org[org["position"] == 1], org[org["position"] > 1]
-    acc_first = (first["city_code"] == first["city_adcode"]).mean()
-    acc_co = (co["city_code"] == co["city_adcode"]).mean()
-    misses = org[org["city_code"] != org["city_adcode"]]
-    log.warning("region accuracy: first %.4f (n=%d), co %.4f (n=%d); misses by method: %s",
-                acc_first, len(first), acc_co, len(co),
-                misses.groupby(["position", "region_method"]).size().to_dict())
-    assert acc_first >= 0.995
-    assert acc_co >= 0.98
+    from patentpanel.clean.accuracy import region_accuracy
+    a = world["store"].read("silver.applicants").select(
+        "name", "position", "city_code", "region_method").toPandas()
+    acc = region_accuracy(a, world["truth"]["entities"])
+    log.warning("%s", acc.summary())
+    assert acc.unmatched < 0.001                     # names map back to entities
+    assert acc.first >= 0.995
+    assert acc.co >= 0.98
 
 
 def test_individual_foreign_hmt_counted_exactly(world):
