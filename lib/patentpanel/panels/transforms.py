@@ -4,6 +4,7 @@ city-year-sized frames."""
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -68,7 +69,8 @@ def centred_product(a: pd.Series, b: pd.Series, sample: pd.Series) -> tuple[pd.S
     s = both & sample.astype(bool)
     if not s.any():
         raise PanelInputError("centred interaction: no row of the centring sample has both factors")
-    ma, mb = float(a[s].mean()), float(b[s].mean())
+    # correctly rounded means: the same rows in any order give the same bits
+    ma, mb = (math.fsum(x[s].tolist()) / int(s.sum()) for x in (a, b))
     return ((a - ma) * (b - mb)).where(both), ma, mb
 
 
