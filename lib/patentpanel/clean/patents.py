@@ -129,8 +129,10 @@ def patent_columns(apps: DataFrame, options: Mapping) -> DataFrame:
     ipc_list = F.when(F.col("source_layout") == "jsonl",
                       F.from_json(F.col("ipc"), "array<string>")) \
         .otherwise(F.split(F.coalesce(F.col("ipc"), F.lit("")), r"[;；|,，]"))
+    # codes and main are columns, not repeated expressions: each IPC normalisation (a
+    # higher-order function of regexes) is then evaluated once per row, not four times
     codes = ipc_array_col(F.coalesce(ipc_list, F.array()))
-    main = F.coalesce(normalize_ipc_col(F.col("ipc_main")), F.try_element_at(codes, F.lit(1)))
+    main = F.coalesce(normalize_ipc_col(F.col("ipc_main")), F.try_element_at(F.col("_codes"), F.lit(1)))
     return (apps
             .withColumn("_field_type", field_type)
             .withColumn("patent_type_n", F.coalesce(by_digit, F.col("_field_type")))
@@ -139,9 +141,11 @@ def patent_columns(apps: DataFrame, options: Mapping) -> DataFrame:
                  & (F.col("_field_type") != by_digit)), F.lit(False)))
             .withColumn("pct", F.coalesce(pct, F.lit(False)))
             .withColumn("app_year", F.year("app_date_parsed"))
-            .withColumn("ipc_codes", F.array_distinct(F.concat(
-                F.when(main.isNotNull(), F.array(main)).otherwise(F.array()), codes)))
+            .withColumn("_codes", codes)
             .withColumn("ipc_main_n", main)
+            .withColumn("ipc_codes", F.array_distinct(F.concat(
+                F.when(F.col("ipc_main_n").isNotNull(), F.array("ipc_main_n")).otherwise(F.array()),
+                F.col("_codes"))))
             .select("app_no", F.col("patent_type_n").alias("patent_type"), "type_conflict",
                     "pct", F.col("app_date_parsed").alias("app_date"), "app_year", "title",
                     "abstract", F.col("ipc_main_n").alias("ipc_main"), "ipc_codes",
