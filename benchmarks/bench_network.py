@@ -1,4 +1,17 @@
-"""Network stage per step on a seeded synthetic co-application table (Spark local[2]).
+"""Network stage per step, on a real lake (``--lake``) or a seeded synthetic table (Spark local[2]).
+
+``--lake DIR`` (e.g. /tmp/pp_bench/lake_600000 from bench_pipeline.py; read-only: its
+silver tables are copied under --work): the network stage itself (network.job.run, as
+run-all calls it) twice in one session, cold (first Spark jobs of the JVM) and warm, with
+wall and CPU seconds (Python driver, JVM incl. executor threads, Python workers) and the
+1-minute load average per step (the stage's own step log: eligible applications + region
+counts, pairs + region pairs, LQ/clusters/sensitivity, centralities of every year,
+exclusion counts, organisation graph, each Delta write, GEXF/GraphML export); then the
+organisation graph of the window on each engine (driver: igraph/scipy; DataFrame:
+iterative Spark joins) per algorithm, with the partition-independence of the DataFrame
+engine's PageRank (shuffle partitions 2 vs 7: bit-identical expected).
+
+Without ``--lake``, the synthetic mode below:
 
 Synthetic data (numpy, one seed): ~46k cooperative AI patents over 10 years (growing
 ~25 %/year), ~42k organisations (~30k of them active) over the 337 regions of conf/geo/regions_2020.csv.
@@ -96,16 +109,140 @@ def timed(fn):
     return out, round(time.perf_counter() - t, 3)
 
 
+def lake_mode(args) -> dict:
+    """The stage on a copy of a lake's silver tables, per step, cold and warm."""
+    import shutil
+    import sys
+    import types
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_pipeline import Meter, _diff
+    from patentpanel.cli import RunContext
+    from patentpanel.network import job as network_job
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    work = Path(args.work)
+    lake = work / "lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    shutil.copytree(Path(args.lake) / "silver", lake / "silver")
+    cfg = load_config([], [f"lake.root={lake}", f"outputs.reports={work / 'reports'}", "inputs.raw=",
+                           "spark.master=local[2]", *args.set])
+    ctx = RunContext(cfg, app_name="bench-network-lake")
+    load0 = os.getloadavg()
+    spark = ctx.spark
+    meter = Meter(int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()))
+    marks: list = []
+
+    class StepLog(logging.Handler):
+        def emit(self, record):
+            if hasattr(record, "step"):
+                marks.append((record.step, record.seconds, meter.snapshot(), os.getloadavg()[0]))
+    lg = logging.getLogger("patentpanel.network.job")
+    lg.addHandler(StepLog(level=logging.DEBUG))
+    lg.setLevel(logging.DEBUG)
+    out: dict = {"mode": "lake", "lake": str(args.lake), "master": ctx.engines.master,
+                 "cpus": os.cpu_count(), "python": platform.python_version(), "spark": spark.version,
+                 "load_avg_1_5_15_start": [round(x, 2) for x in load0], "runs": {}}
+    for label in ("cold", "warm"):
+        marks.clear()
+        a = meter.snapshot()
+        t = time.perf_counter()
+        summary = network_job.run(ctx, types.SimpleNamespace(skip_org_graph=False, skip_export=False))
+        wall = time.perf_counter() - t
+        b = meter.snapshot()
+        steps, prev = [], a
+        for name, sec, snap, load in marks:
+            d = _diff(prev, snap)
+            steps.append({"step": name, "wall_s": round(sec, 2),
+                          "cpu_s": round(sum(d.values()), 2), **d, "load_1min": round(load, 2)})
+            prev = snap
+        d = _diff(a, b)
+        out["runs"][label] = {"wall_s": round(wall, 2), "cpu_s": round(sum(d.values()), 2), **d,
+                              "read_silver_s": summary["step_seconds"]["read_silver"],
+                              "steps": steps,
+                              "summary": {k: v for k, v in summary.items()
+                                          if k not in ("tables", "exports", "step_seconds")}}
+        log.warning("%s run: %.1f s wall, %.1f CPU s", label, wall, sum(d.values()))
+    if args.engines:
+        out["org_graph_engines"] = org_engines(ctx, meter, args)
+    out["load_avg_1_5_15_end"] = [round(x, 2) for x in os.getloadavg()]
+    spark.stop()
+    return out
+
+
+def org_engines(ctx, meter, args) -> dict:
+    """The window's organisation graph on the driver and the DataFrame engines."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_pipeline import _diff
+    from pyspark.sql import functions as F
+    spark = ctx.spark
+    og = ctx.cfg.section("network.org_graph")
+    oe = ctx.store.read("gold.org_edges").select("org_a", "org_b").distinct()
+    e = oe.select(F.xxhash64("org_a").alias("src"), F.xxhash64("org_b").alias("dst")).persist()
+    res: dict = {"edges": e.count()}
+
+    def timed_cpu(fn):
+        a, t = meter.snapshot(), time.perf_counter()
+        v = fn()
+        d = _diff(a, meter.snapshot())
+        return v, {"wall_s": round(time.perf_counter() - t, 2), "cpu_s": round(sum(d.values()), 2)}
+    ranks = {}
+    for engine in ("driver", "dataframe"):
+        r: dict = {}
+        g, r["build"] = timed_cpu(lambda: OrgGraph(e, engine=engine, validate=False,
+                                                   checkpoint_every=int(og["checkpoint_every"])))
+        deg, r["degree"] = timed_cpu(lambda: g.degrees().toPandas())
+        pr, r["pagerank"] = timed_cpu(lambda: g.pagerank(float(og["reset_probability"]), int(og["max_iter"]),
+                                                         float(og["tol"])).toPandas())
+        _, r["components"] = timed_cpu(lambda: g.connected_components().toPandas())
+        lms = deg.sort_values(["degree", "id"], ascending=[False, True])["id"].head(int(og["landmarks"])).tolist()
+        _, r["landmarks"] = timed_cpu(lambda: g.shortest_paths(lms).toPandas())
+        ranks[engine] = pr.set_index("id")["pagerank"].sort_index()
+        res[engine] = r
+        g.unpersist()
+    res["vertices"] = int(len(ranks["driver"]))
+    res["pagerank_max_abs_diff_driver_vs_dataframe"] = float((ranks["driver"] - ranks["dataframe"]).abs().max())
+    prev = spark.conf.get("spark.sql.shuffle.partitions")
+    again = {}
+    try:
+        for shuffle in ("2", "7"):
+            spark.conf.set("spark.sql.shuffle.partitions", shuffle)
+            g = OrgGraph(e.repartition(int(shuffle)), engine="dataframe", validate=False,
+                         checkpoint_every=int(og["checkpoint_every"]))
+            again[shuffle] = g.pagerank(float(og["reset_probability"]), int(og["max_iter"]),
+                                        float(og["tol"])).toPandas().set_index("id")["pagerank"].sort_index()
+            g.unpersist()
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", prev)
+    res["dataframe_pagerank_partitions_2_vs_7_max_abs_diff"] = float((again["2"] - again["7"]).abs().max())
+    e.unpersist()
+    return res
+
+
+log = logging.getLogger("bench_network")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patents", type=int, default=46000)
     ap.add_argument("--orgs", type=int, default=42000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--landmarks", type=int, default=5)
+    ap.add_argument("--lake", help="a lake with silver tables: benchmark the stage on it")
+    ap.add_argument("--work", default="/tmp/bench_network", help="scratch directory (--lake)")
+    ap.add_argument("--no-engines", dest="engines", action="store_false",
+                    help="(--lake) skip the per-engine organisation-graph timings")
+    ap.add_argument("--set", action="append", default=[], help="(--lake) configuration KEY=VALUE")
     args = ap.parse_args()
     # iterations / rounds of the graph algorithms go to stderr
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("patentpanel.network.graph").setLevel(logging.INFO)
+    if args.lake:
+        res = lake_mode(args)
+        out = Path(__file__).resolve().parent / "results" / "network_lake.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(res, indent=2, ensure_ascii=False))
+        print(json.dumps(res, indent=2, ensure_ascii=False))
+        return
     load_start = os.getloadavg()[0]
     cfg = load_config(sets=["spark.master=local[2]", "spark.shuffle_partitions=4"])
     regions = pd.read_csv(conf_dir() / "geo" / "regions_2020.csv", dtype={"adcode": str}) \

@@ -78,6 +78,7 @@ class NetworkResult:
     summary: dict[str, Any] = field(default_factory=dict)
     cached: list = field(default_factory=list)   # intermediates to unpersist after the writes
     steps: Any = None                             # _Steps: seconds per step
+    driver_built: set = field(default_factory=set)  # tables made from pandas (small)
 
     def tables(self) -> dict[str, DataFrame]:
         t = {"gold.org_edges": self.org_edges, "gold.region_edges": self.region_edges,
@@ -136,6 +137,11 @@ def org_graph_metrics(org_edges_df: DataFrame, cfg, engine: str = "auto") -> Dat
     ``network.org_graph.driver_max_edges`` edges), the named edge list is collected once
     and the whole table is computed on the driver; otherwise :class:`~.graph.OrgGraph`
     runs on Spark."""
+    return _org_graph(org_edges_df, cfg, engine)[0]
+
+
+def _org_graph(org_edges_df: DataFrame, cfg, engine: str) -> tuple[DataFrame, str]:
+    """(gold.org_graph, the engine that ran)."""
     from .graph import select_engine
     og = cfg.section("network.org_graph")
     named = (org_edges_df.select("org_a", "org_b").distinct()
@@ -148,8 +154,8 @@ def org_graph_metrics(org_edges_df: DataFrame, cfg, engine: str = "auto") -> Dat
             out = _org_graph_on_driver(named.toPandas(), og)
             res = org_edges_df.sparkSession.createDataFrame(out, ORG_GRAPH_SCHEMA)
             log.info("organisation graph: engine driver (%s)", reason)
-            return res
-        return _org_graph_on_spark(named, og, chosen, reason)
+            return res, chosen
+        return _org_graph_on_spark(named, og, chosen, reason), chosen
     finally:
         named.unpersist()
 
@@ -295,15 +301,15 @@ def transform(spark: SparkSession, cfg, applicants: DataFrame, patents: DataFram
         log.warning("%d patents have a null has_individual/all_mainland flag and are excluded",
                     excl["null_flags"])
     steps.done("exclusion_counts")
-    og = None
+    og, og_engine = None, None
     if org_graph and cfg.get("network.org_graph.enabled"):
-        og = org_graph_metrics(oe, cfg, graph_engine)
+        og, og_engine = _org_graph(oe, cfg, graph_engine)
         steps.done("org_graph")
     summary = {"patents_in_window": excl["patents"],
                "excluded_individual": excl["individual"],
                "excluded_non_mainland": excl["non_mainland"] if spec.non_mainland == "drop_patent" else 0,
                "excluded_null_flags": excl["null_flags"],
-               "ai_flag": spec.ai_flag,
+               "ai_flag": spec.ai_flag, "org_graph_engine": og_engine,
                "cooperative_patents": int(round(apps["coop_ai_apps"].sum())),
                "collaborations": n_pairs, "unlocated_collaborations": unlocated,
                "regions_lq_gt1": int(region_lq["lq_gt1"].sum()),
@@ -317,7 +323,10 @@ def transform(spark: SparkSession, cfg, applicants: DataFrame, patents: DataFram
         clusters=sdf(res.clusters, CLUSTERS_SCHEMA),
         threshold_sensitivity=sdf(res.sensitivity, SENSITIVITY_SCHEMA), org_graph=og,
         region_edges_pd=reg, cluster_codes=clusters, summary=summary,
-        cached=[elig, pairs, oe], steps=steps)
+        cached=[elig, pairs, oe], steps=steps,
+        driver_built={"gold.region_edges", "gold.collaboration_counts", "gold.centrality",
+                      "gold.region_lq", "gold.clusters", "gold.threshold_sensitivity"}
+        | ({"gold.org_graph"} if og_engine == "driver" else set()))
     steps.done("driver_tables_to_spark")
     return result
 
@@ -363,7 +372,14 @@ def run(ctx, args) -> dict:
     written = []
     steps = result.steps or _Steps()
     for name, df in result.tables().items():
-        store.write(df, name, mode="overwrite", partition_by=partition.get(name),
+        parts = partition.get(name)
+        # few files: a small table in one task (one file, or one per partition value);
+        # org edges one task per year (one file per year instead of one per task and year)
+        if name in result.driver_built:
+            df = df.coalesce(1)
+        elif parts:
+            df = df.repartition(*parts)
+        store.write(df, name, mode="overwrite", partition_by=parts,
                     description=f"network stage: {name}", metadata=meta)
         written.append(name)
         steps.done(f"write {name}")
