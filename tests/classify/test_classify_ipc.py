@@ -150,3 +150,37 @@ def test_tier_anchors_are_disjoint(taxonomy):
     assert a.overlapping_pairs(b) == []
     assert CodePattern.parse("G06N3/00-12").overlaps(CodePattern.parse("G06N3/063"))
     assert not CodePattern.parse("G06N3/02-04").overlaps(CodePattern.parse("G06N3/06-067"))
+
+
+@pytest.mark.parametrize("enforce", [False, True])
+def test_code_flagger_agrees_with_spark_expressions(taxonomy, spark, enforce):
+    """The Python per-record IPC results used by the classifier (CodeFlagger) equal the
+    Spark expressions (matched_codes_col / any_col) on the same codes and years,
+    including the IPC version windows when validity is enforced."""
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    from patentpanel.classify.ipc import CodeFlagger
+    codes = taxonomy.ipc_list({"sei2021": True, "bridge": True, "wipo2019": True})
+    anchors = taxonomy.tier_anchors
+    rows = [(["G06K9/62", "G06V10/82", "G06Q10/08"], 2019), (["G06K9/62", "G06V10/82"], 2023),
+            (["G06N3/063", "H04L67/10", "G06N3/08"], 2020), (["F16K1/00"], None), ([], 2018),
+            (None, 2018), (["A61B5/0476", "A61B5/369", "G06F9/44", "B25J9/16"], 2021),
+            (["G06N20/00", None, "G16H50/20"], 2015)]
+    df = spark.createDataFrame(rows, "c array<string>, y int")
+    p = parse_code_col(F.col("c"))
+    y = F.col("y")
+    spec = codes.subset(strength="specific")
+    want = df.select(codes.matched_codes_col(p, y, enforce_validity=enforce).alias("m"),
+                     spec.any_col(p, y, enforce_validity=enforce).alias("s"),
+                     *[anchors[t].any_col(p).cast("int").alias(t) for t in anchors]).collect()
+    f = CodeFlagger(codes, anchors, enforce_validity=enforce, codes_col="c", year_col="y")
+    batch = pa.RecordBatch.from_pydict({"c": [r[0] for r in rows], "y": [r[1] for r in rows]})
+    got = [a.to_pylist() for a in f.arrow_columns(batch)]
+    assert got[0] == [r["m"] for r in want]
+    assert got[1] == [r["s"] for r in want]
+    for k, t in enumerate(anchors):
+        assert got[2 + k] == [r[t] for r in want], t
+    assert [x.name for x in f.fields()] == ["matched_codes", "_ipc_specific", *[f"_A_{t}" for t in anchors]]
+    # the windows matter in this sample: G06K9/62 in 2023 and G06V10/82 in 2019 drop out
+    assert (got[0][0] == ["G06K9/62", "G06V10/82"]) != enforce

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .ipc import NORMAL_FORM, CodeList, ipc_array_col, parse_code_col
+from .ipc import NORMAL_FORM, CodeFlagger, CodeList, ipc_array_col
 from .keywords import KeywordMatcher
 from .taxonomy import IPC_GROUPS, Taxonomy
 from .tiers import TierSettings, score_tiers
@@ -101,22 +101,19 @@ class AIClassifier:
             F.coalesce(F.col("abstract"), F.lit("")).alias("abstract"),
             ipc_array_col(F.col("ipc_codes"), is_array=is_array, trusted=NORMAL_FORM).alias("_codes"),
             F.coalesce(F.size(F.filter(raw, lambda c: F.trim(c) != "")), F.lit(0)).alias("_n_raw_codes"))
-        # Keyword pass first, on the narrow frame: only the normalised codes ride through
-        # the Python workers, and the texts do not come back (nothing downstream reads them);
-        # the code structs are parsed afterwards in the JVM.
+        # One Python pass on the narrow frame: keywords, and the texts do not come back
+        # (nothing downstream reads them).
+        # The IPC results (matched AI codes, specific, tier anchors) are computed in the same
+        # Python pass (CodeFlagger): as Spark higher-order functions they ran interpreted and
+        # cost more JVM time than the keyword matching.
+        flagger = CodeFlagger(self.codes, self.taxonomy.tier_anchors,
+                              enforce_validity=self.enforce_validity)
         df = self.matcher.transform(df, "title", "abstract", "keyword_hits", summary="_kw_summary",
-                                    keep_text=False)
+                                    keep_text=False, extra=flagger)
         df = df.withColumn("n_invalid_codes", F.greatest(F.col("_n_raw_codes") - F.size("_codes"),
                                                          F.lit(0)))
-        df = df.withColumn("_parsed_codes", parse_code_col(F.col("_codes")))
-        codes = self.codes
-        specific = codes.subset(strength="specific")
-        y = F.col("app_year")
-        df = (df.withColumn("matched_codes", codes.matched_codes_col(
-                  F.col("_parsed_codes"), y, enforce_validity=self.enforce_validity))
-                .withColumn("_ipc_specific", specific.any_col(
-                  F.col("_parsed_codes"), y, enforce_validity=self.enforce_validity)))
-        df = score_tiers(df, self.settings, self.taxonomy.tier_anchors, summary="_kw_summary")
+        df = score_tiers(df, self.settings, self.taxonomy.tier_anchors, summary="_kw_summary",
+                         anchor_prefix=flagger.prefix)
         df = (df.withColumn("override_source", F.lit(None).cast("string"))
                 .withColumn("taxonomy_version", F.lit(self.taxonomy.version)))
         return df.select(*OUTPUT_COLUMNS, "n_invalid_codes")

@@ -29,10 +29,11 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 __all__ = ["IPCFormatError", "normalize_ipc", "split_ipc_list", "CodePattern", "CodeList",
-           "normalize_ipc_col", "ipc_array_col", "parse_code_col", "SUBGROUP_DIGITS", "NORMAL_FORM"]
+           "normalize_ipc_col", "ipc_array_col", "parse_code_col", "SUBGROUP_DIGITS", "NORMAL_FORM",
+           "CodeFlagger"]
 
 SUBGROUP_DIGITS = 6
 _SEPARATORS = r"[;；|,，、\n\r\t]+"
@@ -313,3 +314,63 @@ def parse_code_col(codes):
                         F.rpad(F.regexp_extract(c, pat, 3), SUBGROUP_DIGITS, "0")
                         .try_cast("int").alias("subgroup"))
     return F.transform(F.coalesce(codes, F.array().cast("array<string>")), one)
+
+
+class CodeFlagger:
+    """IPC results of each record computed in Python beside the keyword pass: the matched
+    AI codes, whether one of them is ``specific``, and per tier whether a code lies in its
+    anchors. Same rules as the Spark expressions above (:meth:`CodeList.condition`); done
+    here because Spark runs the higher-order functions those need (filter/exists over the
+    code array) interpreted, which cost more JVM time than the keyword pass itself.
+    Results are cached per code (and year when validity is enforced): codes repeat."""
+
+    def __init__(self, codes: CodeList, anchors: Mapping[str, CodeList], *,
+                 enforce_validity: bool = False, codes_col: str = "_codes",
+                 year_col: str = "app_year", prefix: str = "_A_"):
+        self.codes, self.anchors = codes, dict(anchors)
+        self.enforce_validity = enforce_validity
+        self.codes_col, self.year_col, self.prefix = codes_col, year_col, prefix
+        self._cache: dict[tuple[str, int | None], tuple[bool, bool, tuple[bool, ...]]] = {}
+
+    def code_info(self, code: str, year: int | None) -> tuple[bool, bool, tuple[bool, ...]]:
+        """(in the AI list, a specific AI code, in each tier's anchors)."""
+        key = (code, year if self.enforce_validity else None)
+        hit = self._cache.get(key)
+        if hit is None:
+            m = self.codes.match(code, year, enforce_validity=self.enforce_validity)
+            hit = (bool(m), any(p.strength == "specific" for p in m),
+                   tuple(bool(a.match(code)) for a in self.anchors.values()))
+            if len(self._cache) < 200_000:
+                self._cache[key] = hit
+        return hit
+
+    def fields(self):
+        from pyspark.sql import types as T
+        return [T.StructField("matched_codes", T.ArrayType(T.StringType())),
+                T.StructField("_ipc_specific", T.BooleanType())] + \
+               [T.StructField(f"{self.prefix}{t}", T.IntegerType()) for t in self.anchors]
+
+    def arrow_columns(self, batch) -> list:
+        import pyarrow as pa
+        codes = batch.column(self.codes_col).to_pylist()
+        years = batch.column(self.year_col).to_pylist()
+        matched, specific = [], []
+        anchor = [[] for _ in self.anchors]
+        for cs, y in zip(codes, years):
+            mine, spec, hits = [], False, [0] * len(anchor)
+            for c in cs or ():
+                if c is None:
+                    continue
+                is_ai, is_spec, anc = self.code_info(c, y)
+                if is_ai:
+                    mine.append(c)
+                    spec = spec or is_spec
+                for k, a in enumerate(anc):
+                    if a:
+                        hits[k] = 1
+            matched.append(mine)
+            specific.append(spec)
+            for k in range(len(anchor)):
+                anchor[k].append(hits[k])
+        return ([pa.array(matched, type=pa.list_(pa.string())), pa.array(specific, type=pa.bool_())]
+                + [pa.array(a, type=pa.int32()) for a in anchor])

@@ -303,7 +303,7 @@ class KeywordMatcher:
 
     def transform(self, df, title: str = "title", abstract: str = "abstract",
                   out: str = "keyword_hits", summary: str | None = None, *,
-                  keep_text: bool = True):
+                  keep_text: bool = True, extra=None):
         """``df`` plus ``out``: ``array<struct<term, concept, field, start, end, role, tier,
         weight, branch, branch_secondary, head>>`` (empty array when nothing matches);
         with ``summary``, also a per-record struct (see :data:`SUMMARY_FIELDS`): distinct-
@@ -312,22 +312,25 @@ class KeywordMatcher:
         the distinct matched terms. ``keep_text=False`` drops the title and abstract
         columns from the result, so the texts are not shipped back from the Python
         workers when nothing downstream reads them (the larger half of the Arrow
-        traffic at typical abstract lengths)."""
+        traffic at typical abstract lengths). ``extra`` (e.g. an
+        :class:`~patentpanel.classify.ipc.CodeFlagger`) adds the columns of its
+        ``fields()``, computed by its ``arrow_columns(batch)`` in the same pass."""
         from pyspark.sql import types as T
         for c in (title, abstract):
             if c not in df.columns:
                 raise ValueError(f"keyword matching: input has no column {c!r} "
                                  f"(columns: {', '.join(df.columns)})")
-        for c in (out, summary):
+        for c in (out, summary, *([f.name for f in extra.fields()] if extra is not None else [])):
             if c and c in df.columns:
                 df = df.drop(c)
         fields = [T.StructField(out, T.ArrayType(hit_type()))]
         if summary:
             fields.append(T.StructField(summary, summary_type()))
         kept = [f for f in df.schema.fields if keep_text or f.name not in (title, abstract)]
-        schema = T.StructType(kept + fields)
+        more = list(extra.fields()) if extra is not None else []
+        schema = T.StructType(kept + fields + more)
         names = [f.name for f in kept]
-        extra = [out] + ([summary] if summary else [])
+        added = [out] + ([summary] if summary else []) + [f.name for f in more]
         matcher = self
 
         def run(batches: Iterator) -> Iterator:
@@ -336,7 +339,9 @@ class KeywordMatcher:
                 hits, summ = matcher._arrow_hits(b.column(title).to_pylist(),
                                                  b.column(abstract).to_pylist())
                 cols = [b.column(n) for n in names] + [hits] + ([summ] if summary else [])
-                yield pa.RecordBatch.from_arrays(cols, names=names + extra)
+                if extra is not None:
+                    cols += extra.arrow_columns(b)
+                yield pa.RecordBatch.from_arrays(cols, names=names + added)
         return df.mapInArrow(run, schema)
 
 

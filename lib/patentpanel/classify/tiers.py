@@ -110,7 +110,8 @@ class TierSettings:
 
 def score_tiers(df, settings: TierSettings, anchors: Mapping[str, CodeList], *,
                 summary: str = "kw_summary", parsed_codes: str = "_parsed_codes",
-                matched_codes: str = "matched_codes", ipc_specific: str = "_ipc_specific"):
+                matched_codes: str = "matched_codes", ipc_specific: str = "_ipc_specific",
+                anchor_prefix: str | None = None):
     """Add is_ai_kw, is_ai, ai_basis, tier, tier_scores, branch, ambiguity and
     generic-digital columns. ``df`` carries the per-record keyword summary (see
     :data:`patentpanel.classify.keywords.SUMMARY_FIELDS`), the parsed codes, the matched
@@ -124,7 +125,9 @@ def score_tiers(df, settings: TierSettings, anchors: Mapping[str, CodeList], *,
     prec = {t: len(s.tie_order) - i for i, t in enumerate(s.tie_order)}
     keys = []
     for t in TIERS:
-        anchor = anchors[t].any_col(F.col(parsed_codes)).cast("int")
+        # anchor_prefix: the anchor hits are already columns <prefix><tier> (0/1)
+        anchor = F.col(f"{anchor_prefix}{t}").cast("int") if anchor_prefix else \
+            anchors[t].any_col(F.col(parsed_codes)).cast("int")
         head = (F.coalesce(k("head_tier"), F.lit("")) == t).cast("double")
         title_part = F.round(F.lit(s.title_weight) * (k(f"title_{t}")
                                                       + F.lit(s.modifier_weight) * k(f"modifier_{t}"))
