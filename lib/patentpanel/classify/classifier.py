@@ -1,9 +1,10 @@
 """The classification transform: silver.patents rows -> silver.ai_patents rows.
 
 ``AIClassifier(taxonomy, ...).transform(patents)`` is pure (DataFrame in, DataFrame out):
-IPC matching and the tier score are Spark built-in expressions, keyword matching is one
-Aho-Corasick pass per record inside ``mapInArrow`` (run on the narrow input frame; the
-texts are not returned from the Python workers).
+code normalisation and the tier score are Spark built-in expressions; keyword matching
+(one Aho-Corasick pass) and the per-record IPC results (:class:`~.ipc.CodeFlagger`) run in
+one ``mapInArrow`` pass over the narrow input frame, whose texts are not returned from the
+Python workers.
 """
 from __future__ import annotations
 
