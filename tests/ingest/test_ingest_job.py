@@ -126,7 +126,7 @@ def test_file_uri_listed_through_hadoop_and_same_content_kept_once(spark, store,
     with pytest.raises(ValueError, match="needs a SparkSession"):
         list_inputs(raw.as_uri(), patterns)
 
-    s = ingest(spark, store, uri, opts)
+    s = ingest(spark, store, uri + [local[0]], opts)     # a.jsonl given twice: read once
     assert (s["batches"], s["accepted"], s["skipped_known"]) == (2, 5, 1)
     got = {r["source_file"] for r in store.read(RECORDS).select("source_file").distinct().collect()}
     assert got == {str(raw / "a.jsonl"), str(raw / "sub" / "b.csv")}   # local names, not URIs

@@ -277,6 +277,9 @@ def ingest(spark, store, files: list[str], opts: ParseOptions, parallelism: int 
     if not files:
         log.warning("ingest: no input files")
         return summary
+    # one entry per file (a path given twice, or as /x and file:/x, is read once)
+    names: set[str] = set()
+    files = [f for f in files if not (source_name(f) in names or names.add(source_name(f)))]
     known: set[str] = set()
     if store.exists(REPORT):
         known = {r["batch_id"] for r in store.read(REPORT).select("batch_id").distinct().collect()}
