@@ -49,6 +49,20 @@ CASES = [
     ("", "11", "11", None, "province_only"),
     (None, None, None, None, "empty"),
     ("廣東省深圳市南山區", None, "44", "440300", "resolved"),                    # traditional
+    # cpca's pseudo-city 县 (Chongqing's counties) must not catch a bare 县
+    ("726199乾县朝阳路146号12层", "61", "61", "610400", "resolved"),             # 咸阳
+    ("梅县区振兴路79号", "44", "44", "441400", "resolved"),                      # 梅州
+    # a city inside a longer unit name (五大连池市 holds 大连) against 国省代码 23
+    ("五大连池市青山路1号", "23", "23", "231100", "resolved"),                  # 黑河
+    # OpenCC t2s writes 乾 as 干 (干安县); gazetteer names are restored
+    ("吉林省乾安县建设路2号", None, "22", "220700", "resolved"),                # 松原
+    ("乾安县建设路2号", "22", "22", "220700", "resolved"),
+    ("新干县金川镇", "36", "36", "360800", "resolved"),                         # 干县 is not 乾县
+    # 桥 after the city opens the district 桥西区 (not a street 桥...)
+    ("邢台市桥西区中华大街1号", "13", "13", "130500", "resolved"),
+    ("张家口市桥西区胜利路3号", "13", "13", "130700", "resolved"),
+    # a 2020 prefecture cpca's table lacks, written in full
+    ("西藏自治区那曲市色尼区浙江路1号", "54", "54", "540600", "resolved"),
 ]
 
 

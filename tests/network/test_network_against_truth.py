@@ -135,18 +135,6 @@ def _lq_merged(run):
     return m
 
 
-# Known defect outside the network stage (clean's geocoder, lib/patentpanel/geo): an
-# address naming a county-level unit ending in 县 (梅县区振兴路79号 with province code 44,
-# 乾县朝阳路146号 with 61) is resolved to 重庆市 500000 (province 50, contradicting the
-# record's province code), so one application's first applicant moves to Chongqing and
-# the two regions' all-application totals (the LQ denominator) differ by one. strict:
-# this fails once the geocoder is fixed, and the exclusion below must go.
-GEOCODER_COUNTY_DEFECT = pytest.mark.xfail(
-    strict=True, reason="geocoder resolves '…县…' addresses to 重庆市 (500000) against the "
-    "record's province code; see the module comment")
-
-
-@GEOCODER_COUNTY_DEFECT
 def test_all_application_totals_equal_truth(run):
     m = _lq_merged(run)
     bad = _diff_rows(m, [("all_total", "all_applications")], ["city_code"])
@@ -158,13 +146,7 @@ def test_region_lq_equals_truth(run):
     m = _lq_merged(run)
     bad = _diff_rows(m, [("ai_total", "ai_applications")], ["city_code"])
     assert bad.empty, f"AI applications: {len(bad)} regions differ: {bad.head(8).to_dict('records')}"
-    # the national total P is unaffected by the geocoder defect (an application moves
-    # between two regions); only regions whose own P differs may have another LQ
-    assert m["all_total"].sum() == m["all_applications"].sum()
-    moved = m["all_total"] != m["all_applications"]
-    assert moved.sum() <= 2, m.loc[moved, ["city_code", "all_total", "all_applications"]]
-    k = m[~moved]
-    np.testing.assert_allclose(k["lq"].astype(float), k["lq_truth"].astype(float),
+    np.testing.assert_allclose(m["lq"].astype(float), m["lq_truth"].astype(float),
                                rtol=1e-12, atol=1e-12, equal_nan=True)
     info = truth["manifest"]["lq"]
     assert gold["region_lq"]["threshold"].iloc[0] == pytest.approx(info["threshold"], rel=1e-12, abs=1e-12)

@@ -117,6 +117,24 @@ class Geocoder:
                         if len(sh) >= 2 and (sh not in prov_shorts or code.endswith("0000"))}
         self._prefix_lengths = sorted({len(k) for k in self._prefix}, reverse=True)
         self.name_exceptions = tuple(options.get("name_city_exceptions", ()))
+        # OpenCC's t2s also rewrites characters that are correct in simplified place names
+        # (乾安县 -> 干安县, 乾县 -> 干县): its outputs for the gazetteer's names are mapped back.
+        places = set(gazetteer.districts["name"]) | set(gazetteer.regions["name"])
+        wrong = {to_simplified(n): n for n in places if to_simplified(n) != n}
+        self._t2s_restore = (re.compile("|".join(map(re.escape, sorted(wrong, key=len, reverse=True)))),
+                             wrong) if wrong else None
+        # 2020 county-level and prefecture names for the text scan behind cpca (_scan_units)
+        self._units = ahocorasick.Automaton()
+        units: dict[str, set[tuple[str, str]]] = {}
+        for name, cands in gazetteer.district_cities.items():
+            if len(name) >= 2:
+                units.setdefault(name, set()).update(cands)
+        for name, code in gazetteer.by_name.items():
+            if len(name) >= 2 and code[:2] not in MUNICIPALITY_PROVINCES:
+                units.setdefault(name, set()).add((code, code[:2]))
+        for name, cands in units.items():
+            self._units.add_word(name, (name, tuple(sorted(cands))))
+        self._units.make_automaton()
 
     @classmethod
     def from_config(cls, cfg) -> "Geocoder":
@@ -126,7 +144,13 @@ class Geocoder:
     def normalise(self, address: str | None) -> str:
         if address is None or (isinstance(address, float) and address != address):
             return ""
-        text = to_simplified(str(address))
+        raw = unicodedata.normalize("NFKC", str(address))
+        text = to_simplified(raw)
+        if self._t2s_restore is not None and len(text) == len(raw):
+            # only where the input itself wrote the name (新干县 stays; 乾县 -> 干县 -> 乾县)
+            pattern, names = self._t2s_restore
+            text = pattern.sub(lambda m: names[m.group(0)] if raw[m.start():m.end()] == names[m.group(0)]
+                               else m.group(0), text)
         text = _POSTAL.sub("", text)
         text = _BLANKS.sub("", text)
         if self._historical is not None:
@@ -194,9 +218,21 @@ class Geocoder:
             return prov, None, "hmt"
         prov_written = p_pos is not None and p_pos >= 0
         city_written = c_pos is not None and c_pos >= 0
+        district_written = isinstance(dist_name, str) and d_pos is not None and d_pos >= 0
+        if city_name == "县" and not prov_written and not district_written:
+            # cpca's pseudo-city 县 of Chongqing's counties matched a bare 县 (乾县, 梅县区)
+            return self._scan_units(text, hint)
+        if hint and not prov_written and prov != hint:
+            # a city cpca found inside a longer name (五大连池市 holds 大连) contradicts 国省代码:
+            # a unit of the coded province written in the text wins
+            scanned = self._scan_units(text, hint)
+            if scanned[2] == "resolved":
+                return scanned
         if city_written and isinstance(city_name, str):
             nxt = self._after_city(text, int(c_pos), city_name)
-            if nxt in _STREET_AFTER and not prov_written:
+            city_end = int(c_pos) + len(self._city_form(text, int(c_pos), city_name))
+            if nxt in _STREET_AFTER and not prov_written and not (district_written and int(d_pos) == city_end):
+                # (邢台市桥西区: 桥 opens the district written right after the city)
                 # 中山路 is a street, not 中山市
                 city_written, a6, adcode = False, None, None
                 if not (isinstance(dist_name, str) and d_pos is not None and d_pos >= 0):
@@ -208,7 +244,6 @@ class Geocoder:
             if hint and hint != prov and not prov_written and not city_written:
                 return hint, None, "ambiguous"
             return prov, prov + "0000", "resolved"
-        district_written = isinstance(dist_name, str) and d_pos is not None and d_pos >= 0
         if not city_written and district_written:
             province = prov if (prov_written or hint) else None
             cands = {c for c, p in self.gaz.district_cities.get(dist_name, [])
@@ -237,7 +272,11 @@ class Geocoder:
         elif not a6.endswith("0000"):
             city = self.gaz.city_for_code(a6, city_name)
         else:
-            return prov, None, "province_only"
+            # cpca found the province only; a 2020 unit its older table lacks (那曲市) may be written
+            city = self._full_name_city(text, prov)
+            if city is None:
+                p, c, status = self._scan_units(text, prov)
+                return (p or prov), c, ("province_only" if status == "unresolved" else status)
         if not city:
             return prov, None, "province_only"
         return city[:2], city, "resolved"
@@ -247,6 +286,32 @@ class Geocoder:
         found = {code for _end, (_name, code) in self._names.iter(text)
                  if hint is None or code[:2] == hint}
         return found.pop() if len(found) == 1 else None
+
+    def _scan_units(self, text: str, province: str | None) -> tuple:
+        """Region from the 2020 county-level and prefecture names written in ``text`` (the
+        longest matches; only units of ``province`` when given): resolved when they name one
+        city, ``province_admin`` for a province-administered unit, otherwise the province
+        if known."""
+        hits = [(end - len(name) + 1, end, cands) for end, (name, cands) in self._units.iter(text)]
+        longest = [h for h in hits
+                   if not any(o[0] <= h[0] and h[1] <= o[1] and (o[1] - o[0]) > (h[1] - h[0]) for o in hits)]
+        cands = {c for _s, _e, cs in longest for c in cs if province is None or c[1] == province}
+        cities = {city for city, _p in cands}
+        if len(cities) == 1:
+            city = cities.pop()
+            prov = next(iter(cands))[1]
+            return (prov, None, "province_admin") if city == "" else (city[:2], city, "resolved")
+        provs = {p for _c, p in cands}
+        prov = province or (provs.pop() if len(provs) == 1 else None)
+        if cities:
+            return prov, None, "ambiguous"
+        return prov, None, ("province_only" if prov else "unresolved")
+
+    @staticmethod
+    def _city_form(text: str, pos: int, city_name: str) -> str:
+        """The form of the city name written at ``pos`` (full or short), or ''."""
+        short = re.sub(r"(市|地区|盟|自治州)$", "", city_name)
+        return next((f for f in (city_name, short) if text.startswith(f, pos)), "")
 
     def _district_province(self, name: str) -> str | None:
         provs = {p for _, p in self.gaz.district_cities.get(name, [])}
