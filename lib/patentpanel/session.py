@@ -115,6 +115,8 @@ def build_session(cfg: Config, app_name: str | None = None, *, test: bool = Fals
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         level = "ERROR" if test else sc_cfg["log_level"]
         java_opts = f"-Dlog4j2.configurationFile={_log4j_file(level)}"
+        if sc_cfg.get("java_options"):
+            java_opts += " " + str(sc_cfg["java_options"]).strip()
         launch.set("spark.driver.memory", sc_cfg["driver_memory"])
         # Python workers must run this interpreter (the one that has patentpanel and its
         # dependencies), not whatever `python3` is first on the PATH. pyspark's context
