@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from proctime import cpu_seconds, descendants
+
 import numpy as np
 import pandas as pd
 
@@ -80,51 +82,20 @@ def synthetic(taxonomy: Taxonomy, n: int, seed: int) -> pd.DataFrame:
                          "title": titles, "abstract": abstracts, "ipc_codes": codes})
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu(pid: int, children: bool = False) -> float:
-    """utime+stime of pid (with ``children``, plus its reaped children's), seconds."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    t = int(f[11]) + int(f[12]) + ((int(f[13]) + int(f[14])) if children else 0)
-    return t / TICK
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for t in tasks:
-            try:
-                kids = [int(k) for k in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
-            except OSError:
-                kids = []
-            out += kids
-            todo += kids
-    return out
-
-
 class CpuClock:
     """Wall and CPU seconds of the driver, the JVM and the Python workers (the JVM's
     descendants; reaped workers count through the JVM's children times)."""
 
     def __init__(self):
         me = os.getpid()
-        javas = [p for p in _descendants(me)
+        javas = [p for p in descendants(me)
                  if b"java" in Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0]]
         self.jvm = javas[0] if javas else None
 
     def snap(self) -> tuple[float, float, float, float]:
-        workers = sum(_cpu(k) for k in _descendants(self.jvm)) if self.jvm else 0.0
-        jvm_total = _cpu(self.jvm, children=True) if self.jvm else 0.0
-        return time.perf_counter(), _cpu(os.getpid()), jvm_total, workers
+        workers = sum(cpu_seconds(k) for k in descendants(self.jvm)) if self.jvm else 0.0
+        jvm_total = cpu_seconds(self.jvm, children=True) if self.jvm else 0.0
+        return time.perf_counter(), cpu_seconds(os.getpid()), jvm_total, workers
 
     def timed(self, fn) -> dict:
         a = self.snap()

@@ -33,9 +33,10 @@ import sys
 import time
 from pathlib import Path
 
+from proctime import cpu_seconds, descendants
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["ingest", "clean", "classify", "network", "panels"]
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- process accounting
@@ -55,37 +56,6 @@ def _reset_peak(pid: int) -> None:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
     except OSError:
         pass
-
-
-def _cpu(pid: int, children: bool = False) -> float:
-    """utime+stime (and with ``children`` the reaped children's) of pid, seconds."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    t = int(f[11]) + int(f[12])
-    if children:
-        t += int(f[13]) + int(f[14])
-    return t / TICK
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for t in tasks:
-            try:
-                kids = Path(f"/proc/{p}/task/{t}/children").read_text().split()
-            except OSError:
-                kids = []
-            for k in kids:
-                out.append(int(k))
-                todo.append(int(k))
-    return out
 
 
 class WriteLog:
@@ -118,9 +88,9 @@ class Meter:
         self.py, self.jvm = os.getpid(), jvm_pid
 
     def snapshot(self) -> dict:
-        workers = _descendants(self.jvm)
-        return {"py_cpu": _cpu(self.py), "jvm_cpu": _cpu(self.jvm),
-                "workers_cpu": sum(_cpu(w, children=True) for w in workers),
+        workers = descendants(self.jvm)
+        return {"py_cpu": cpu_seconds(self.py), "jvm_cpu": cpu_seconds(self.jvm),
+                "workers_cpu": sum(cpu_seconds(w, children=True) for w in workers),
                 "workers": set(workers)}
 
     def reset_peaks(self) -> None:
