@@ -20,13 +20,12 @@ here; on the 600k simulated lake the pipeline's cluster set equals the planted 2
 """
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from stagerun import run_stage
 
 from patentpanel.cli import RunContext
 
@@ -35,21 +34,6 @@ pytestmark = pytest.mark.slow
 N = 12_000
 SEED = 5
 WINDOW = (2011, 2020)
-
-
-def _stage(module: str, ctx, argv=()):
-    mod = importlib.import_module(module)
-    parser = argparse.ArgumentParser()
-    if hasattr(mod, "add_arguments"):
-        mod.add_arguments(parser)
-    return mod.run(ctx, parser.parse_args(list(argv)))
-
-
-def _upstream(module: str, what: str, ctx, argv=()):
-    try:
-        return _stage(module, ctx, argv)
-    except ImportError as exc:
-        pytest.skip(f"{what} missing: the stage {module} is not available ({exc})")
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +45,11 @@ def run(spark, engines, cfg, tmp_path_factory):
                             f"outputs.reports={root / 'reports'}"])
     simulate(c, sim, records=N, seed=SEED)
     ctx = RunContext(c, _spark=spark, _engines=engines)
-    _upstream("patentpanel.ingest.job", "bronze.patent_records", ctx)
-    _upstream("patentpanel.clean.job", "silver.patents, silver.applicants", ctx)
+    run_stage("patentpanel.ingest.job", ctx)
+    run_stage("patentpanel.clean.job", ctx)
     c1 = c.with_overrides(["classify.is_ai_rule=ipc"])
-    _upstream("patentpanel.classify.job", "silver.ai_patents", RunContext(c1, _spark=spark, _engines=engines))
-    summary = _stage("patentpanel.network.job", ctx, ["--skip-org-graph", "--skip-export"])
+    run_stage("patentpanel.classify.job", RunContext(c1, _spark=spark, _engines=engines))
+    summary = run_stage("patentpanel.network.job", ctx, ["--skip-org-graph", "--skip-export"])
     gold = {t: ctx.store.read(f"gold.{t}").toPandas()
             for t in ("region_edges", "collaboration_counts", "region_lq", "clusters")}
     truth = {t: pd.read_parquet(sim / f"truth/{t}.parquet") for t in ("region_edges", "lq")}

@@ -15,13 +15,12 @@ defines is compared, counts exactly and transformed values to 1e-12. Two sources
 """
 from __future__ import annotations
 
-import argparse
-import importlib
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from stagerun import run_stage
 
 from patentpanel.cli import RunContext
 
@@ -30,28 +29,6 @@ pytestmark = pytest.mark.slow
 N = 20_000
 SEED = 11
 REL = 1e-12
-
-
-def _stage(module: str, ctx, argv=()):
-    mod = importlib.import_module(module)
-    parser = argparse.ArgumentParser()
-    if hasattr(mod, "add_arguments"):
-        mod.add_arguments(parser)
-    return mod.run(ctx, parser.parse_args(list(argv)))
-
-
-def _require(module: str, tables: str):
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        pytest.skip(f"{tables} missing: the stage {module} is not available ({exc})")
-
-
-def _upstream(module: str, tables: str, ctx, argv=()):
-    try:
-        return _stage(module, ctx, argv)
-    except Exception as exc:  # an upstream stage still being built: name what is missing
-        pytest.skip(f"{tables} missing: {module} failed: {type(exc).__name__}: {str(exc)[:300]}")
 
 
 def _truth(sim):
@@ -120,38 +97,32 @@ def plan_built(spark, engines, cfg, tmp_path_factory):
     cen = truth["centrality"].rename(columns={"adcode": "city_code", "year": "app_year"})
     ctx.store.write(spark.createDataFrame(cen[["city_code", "app_year", "nc"]]), "gold.centrality", mode="overwrite")
     built = build_panels(spark, ctx.store, c)
-    _stage("patentpanel.panels.job", ctx)          # the stage itself: validate and write
+    run_stage("patentpanel.panels.job", ctx)          # the stage itself: validate and write
     return built, truth, ctx.store
 
 
 @pytest.fixture(scope="module")
 def pipeline(spark, engines, cfg, tmp_path_factory):
-    for module, tables in (("patentpanel.simulate.job", "truth manifest"),
-                           ("patentpanel.ingest.job", "bronze.patent_records"),
-                           ("patentpanel.clean.job", "silver.patents, silver.applicants"),
-                           ("patentpanel.network.job", "gold.clusters, gold.centrality")):
-        _require(module, tables)
     from patentpanel.simulate.job import simulate
     root = tmp_path_factory.mktemp("e2e")
     sim, lake = root / "sim", root / "lake"
     c = cfg.with_overrides([f"lake.root={lake}", f"inputs.simulated={sim}", "inputs.raw="])
     simulate(c, sim, records=N, seed=SEED)
     ctx = RunContext(c, _spark=spark, _engines=engines)
-    _upstream("patentpanel.ingest.job", "bronze.patent_records", ctx)
-    _upstream("patentpanel.clean.job", "silver.patents, silver.applicants", ctx)
+    run_stage("patentpanel.ingest.job", ctx)
+    run_stage("patentpanel.clean.job", ctx)
     for t in ("silver.patents", "silver.applicants"):
         if not ctx.store.exists(t):
-            pytest.skip(f"{t} missing: the clean stage did not write it")
+            raise AssertionError(f"{t} missing: the clean stage did not write it")
     # study 1: the classifier under study 1's rule (is_ai = the SEI code list), then networks
-    _require("patentpanel.classify.job", "silver.ai_patents")
     c1 = c.with_overrides(["classify.is_ai_rule=ipc"])
-    _upstream("patentpanel.classify.job", "silver.ai_patents", RunContext(c1, _spark=spark, _engines=engines))
+    run_stage("patentpanel.classify.job", RunContext(c1, _spark=spark, _engines=engines))
     classified = ctx.store.read("silver.ai_patents").select("app_no", "is_ai", "is_ai_ipc").toPandas()
-    _upstream("patentpanel.network.job", "gold.clusters, gold.centrality", ctx,
+    run_stage("patentpanel.network.job", ctx,
               ["--skip-org-graph", "--skip-export"])
     for t in ("gold.clusters", "gold.centrality", "gold.collaboration_counts"):
         if not ctx.store.exists(t):
-            pytest.skip(f"{t} missing: the network stage did not write it")
+            raise AssertionError(f"{t} missing: the network stage did not write it")
     network = {t: ctx.store.read(f"gold.{t}").toPandas() for t in ("clusters", "collaboration_counts")}
     # study 2: planted labels and tiers (the classifier's accuracy is not under test here)
     labels = pd.read_parquet(sim / "truth/applications.parquet",
