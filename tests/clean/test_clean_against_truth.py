@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from stagerun import simulate_to_silver
 from pyspark.sql import functions as F
 
 pytest.importorskip("patentpanel.simulate.render")
@@ -31,18 +32,7 @@ log = logging.getLogger("patentpanel.tests")
 
 @pytest.fixture(scope="module")
 def world(spark, cfg, tmp_path_factory):
-    from patentpanel.clean.job import clean
-    from patentpanel.geo.geocode import Geocoder
-    from patentpanel.ingest.job import ingest, list_inputs, parse_options
-    from patentpanel.simulate.job import simulate
-    from patentpanel.storage import TableStore
-    out = tmp_path_factory.mktemp("sim")
-    simulate(cfg, out, records=N_APPS)
-    store = TableStore(spark, str(tmp_path_factory.mktemp("lake")), engine="auto")
-    section = cfg.section("ingest")
-    files = list_inputs(str(out / "raw"), section["patterns"])
-    ing = ingest(spark, store, files, parse_options(section))
-    cl = clean(spark, store, Geocoder.from_config(cfg), section)
+    out, store, ing, cl = simulate_to_silver(spark, cfg, tmp_path_factory, N_APPS)
     truth = {n: pd.read_parquet(out / "truth" / f"{n}.parquet")
              for n in ("applications", "bad_records", "entities", "region_year")}
     return {"out": out, "store": store, "ingest": ing, "clean": cl, "truth": truth}

@@ -10,6 +10,7 @@ import logging
 
 import pandas as pd
 import pytest
+from stagerun import simulate_to_silver
 
 from patentpanel.clean.accuracy import region_accuracy
 
@@ -20,18 +21,7 @@ N_APPS = 6_000
 
 @pytest.fixture(scope="module")
 def placed(spark, cfg, tmp_path_factory):
-    from patentpanel.clean.job import clean
-    from patentpanel.geo.geocode import Geocoder
-    from patentpanel.ingest.job import ingest, list_inputs, parse_options
-    from patentpanel.simulate.job import simulate
-    from patentpanel.storage import TableStore
-    out = tmp_path_factory.mktemp("sim_small")
-    simulate(cfg, out, records=N_APPS)
-    store = TableStore(spark, str(tmp_path_factory.mktemp("lake_small")), engine="auto")
-    section = cfg.section("ingest")
-    ingest(spark, store, list_inputs(str(out / "raw"), section["patterns"]),
-           parse_options(section))
-    clean(spark, store, Geocoder.from_config(cfg), section)
+    out, store, _, _ = simulate_to_silver(spark, cfg, tmp_path_factory, N_APPS, "sim_small")
     applicants = store.read("silver.applicants").select(
         "name", "position", "city_code", "region_method").toPandas()
     return applicants, pd.read_parquet(out / "truth" / "entities.parquet")
