@@ -467,7 +467,7 @@ def test_omitted_regressors_are_nan_and_flagged_not_zero():
     spec = GMMSpec.from_yaml(STUDY1, "model5")
     f = firm_year(seed=12, n_firms=60)
     with pytest.warns(DegenerateCovarianceWarning, match="_cons omitted"):
-        r = spec.fit(f)
+        r = spec.fit(f, ginv="invsym")
     assert r.n_instruments == 92 and r.n_groups == 60 and r.moments_singular
     assert r.omitted == ["_cons"]
     for s in (r.params, r.std_errors, r.tstats, r.pvalues, r.conf_int()["lower"]):
@@ -522,7 +522,7 @@ def test_e2e_table4_model3_omissions_and_degenerate_flag():
     meaningful, hence the flag."""
     d = e2e_first_18_clusters()
     with pytest.warns(DegenerateCovarianceWarning):
-        r3 = GMMSpec.from_yaml(STUDY1, "model3").fit(d)
+        r3 = GMMSpec.from_yaml(STUDY1, "model3").fit(d, ginv="invsym")
     assert r3.omitted == ["ic", "ie", "_cons"] and r3.n_instruments > 18
     assert r3.params[["ic", "ie", "_cons"]].isna().all() and r3.std_errors[["ic", "ie", "_cons"]].isna().all()
     assert r3.degenerate_cov and r3.std_errors.max() > 1e5
@@ -531,7 +531,7 @@ def test_e2e_table4_model3_omissions_and_degenerate_flag():
         warnings.simplefilter("ignore", SingularMomentsWarning)
         warnings.simplefilter("ignore", TooManyInstrumentsWarning)
         full = pd.read_csv(DATA / "e2e_cluster_year.csv", dtype={"city_code": str}, float_precision="round_trip")
-        r1 = GMMSpec.from_yaml(STUDY1, "model1").fit(full)
+        r1 = GMMSpec.from_yaml(STUDY1, "model1").fit(full, ginv="invsym")
     assert r1.omitted == [] and not r1.degenerate_cov and r1.moments_singular
 
 
