@@ -96,8 +96,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_stage_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    """Parse twice: first to find the stage, then with the stage's own arguments."""
-    known, _ = parser.parse_known_args(argv)
+    """Parse twice: first to find the stage, then with the stage's own arguments.
+
+    The first pass ignores ``-h/--help``, which would otherwise print the stage's help
+    before its own arguments (``--records`` ...) were added to it."""
+    if not any(a in STAGES for a in argv):
+        return parser.parse_args(argv)  # no stage: top-level help, --version or the usage error
+    known, _ = parser.parse_known_args([a for a in argv if a not in ("-h", "--help")])
     module = importlib.import_module(known._module)
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     stage_parser = sub.choices[known.stage]
