@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from patentpanel.classify.ipc import (CodeList, CodePattern, IPCFormatError, ipc_array_col,
-                                      normalize_ipc, normalize_ipc_col, parse_code_col,
-                                      split_ipc_list)
+from patentpanel.classify.ipc import (CodeList, CodePattern, IPCFieldNormaliser, IPCFormatError,
+                                      ipc_array_col, normalize_ipc, normalize_ipc_col,
+                                      parse_code_col, split_ipc_list)
 from patentpanel.classify.taxonomy import Taxonomy, TaxonomyError
 
 NORMALISE = [
@@ -52,6 +52,33 @@ def test_split_list_drops_unreadable_unless_strict():
         split_ipc_list("G06N3/08; junk", strict=True)
 
 
+@pytest.mark.parametrize("codes, main, json_list, expected", [
+    # the main-code field comes first, the list follows without repeats
+    ("G06F 17/30；G06N 3/08 (2006.01)", "G06N3/08", False, ("G06N3/08", ["G06N3/08", "G06F17/30"])),
+    # no readable main field: the first readable code of the list is the main code
+    ("junk | G06V 10/82 | G06N3/08", None, False, ("G06V10/82", ["G06V10/82", "G06N3/08"])),
+    ("G06N3/08、G06F17/30", "", False, ("G06N3/08", ["G06N3/08", "G06F17/30"])),
+    ('["G06N 3/08", "G06F17/30", null]', None, True, ("G06N3/08", ["G06N3/08", "G06F17/30"])),
+    ("not json", "G06N3/08", True, ("G06N3/08", ["G06N3/08"])),
+    ('"G06N3/08"', None, True, (None, [])),            # a JSON string, not a list
+    (None, None, False, (None, [])),
+    (None, "Ｇ06Ｎ 3/08（2006.01）", False, ("G06N3/08", ["G06N3/08"])),
+])
+def test_field_normaliser(codes, main, json_list, expected):
+    norm = IPCFieldNormaliser()
+    assert norm.fields(codes, main, json_list=json_list) == expected
+    # the cache answers a second time exactly as the first
+    assert norm.fields(codes, main, json_list=json_list) == expected
+
+
+def test_field_normaliser_agrees_with_split_ipc_list():
+    norm = IPCFieldNormaliser()
+    for raw in ["G06N 3/08；G06F 17/30", "G06N3/08(2006.01); G06F17/30(2006.01); g06n 3/08",
+                "G06N3/08; junk; ", "A61B 5/0476 , G06K 9/62"]:
+        main, codes = norm.fields(raw, None)
+        assert codes == split_ipc_list(raw) and main == codes[0]
+
+
 def test_spark_normalisation_agrees_with_python(spark):
     from pyspark.sql import functions as F
     df = spark.createDataFrame([(r,) for r, _ in NORMALISE], "raw string")
@@ -60,6 +87,27 @@ def test_spark_normalisation_agrees_with_python(spark):
     lists = spark.createDataFrame([("G06N 3/08；G06F 17/30 | g06n3/08 ; junk",)], "s string")
     row = lists.select(ipc_array_col(F.col("s"), is_array=False).alias("c")).first()
     assert row["c"] == ["G06N3/08", "G06F17/30"]
+
+
+def test_clean_stage_ipc_udf_agrees_with_spark_expressions(spark):
+    """The clean stage's pandas_udf against the Spark regex expressions, row by row."""
+    from pyspark.sql import functions as F
+
+    from patentpanel.clean.patents import ipc_fields_col
+    raws = [r for r, _ in NORMALISE]
+    rows = [("trs", "；".join(raws[i:i + 3]), raws[-i - 1]) for i in range(len(raws))]
+    rows += [("patsnap", " | ".join(raws[i:i + 4]), None) for i in range(len(raws))]
+    df = spark.createDataFrame(rows, "layout string, ipc string, ipc_main string")
+    ref_codes = ipc_array_col(F.split(F.col("ipc"), r"[;；|,，]"))
+    ref_main = F.coalesce(normalize_ipc_col(F.col("ipc_main")), F.try_element_at(ref_codes, F.lit(1)))
+    out = df.select(
+        ipc_fields_col(F.col("layout"), F.col("ipc"), F.col("ipc_main")).alias("udf"),
+        ref_main.alias("main"),
+        F.array_distinct(F.concat(F.when(ref_main.isNotNull(), F.array(ref_main))
+                                  .otherwise(F.array()), ref_codes)).alias("codes")).collect()
+    assert len(out) == len(rows)
+    for r in out:
+        assert (r["udf"]["ipc_main"], list(r["udf"]["ipc_codes"])) == (r["main"], list(r["codes"]))
 
 
 @pytest.mark.parametrize("pattern,inside,outside", [

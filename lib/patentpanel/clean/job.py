@@ -16,7 +16,7 @@ from typing import Mapping
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ..geo.geocode import Geocoder, geocode_spark
+from ..geo.geocode import Geocoder, geocode_pairs
 from ..ingest.layouts import LOGICAL_FIELDS
 from . import organisations as orgs
 from .applicants import split_applicants, type_names
@@ -86,7 +86,9 @@ def transform(records: DataFrame, geocoder: Geocoder, section: Mapping, city_nam
                           .alias("detail"),
                           raw_json.alias("raw_text"), F.col("app_no_raw").alias("app_no"),
                           F.current_timestamp().alias("quarantined_at")))
-    apps = collapse(pubs.where(F.col("reason").isNull()), copts).persist()
+    # row blocks, not persist()'s compressed columnar cache: building that for the wide
+    # titles and abstracts cost more CPU than both later scans of the rows save
+    apps = collapse(pubs.where(F.col("reason").isNull()), copts).localCheckpoint()
     base = patent_columns(apps, copts)
 
     rows = (apps.select("app_no", F.col("app_date_parsed").alias("app_date"), "address",
@@ -96,10 +98,14 @@ def transform(records: DataFrame, geocoder: Geocoder, section: Mapping, city_nam
     typed = type_names(rows, section["applicants"]["rules"])
     rows = rows.join(typed, "name_raw", "left")
 
-    first = rows.where("position = 1").select("app_no", "address", "province_code")
-    geo = geocode_spark(first, geocoder).select(
-        "app_no", "geo_province_code", "geo_city_code", "geo_status")
-    rows = rows.join(geo.withColumn("position", F.lit(1)), ["app_no", "position"], "left")
+    # the first applicant's address, parsed once per distinct (address, code) and joined
+    # straight onto the first applicants' rows (one shuffle, not three)
+    first = rows.where("position = 1").select(F.col("address").alias("_a"),
+                                               F.col("province_code").alias("_c"))
+    geo = geocode_pairs(first, geocoder)
+    on_first = ((F.col("position") == 1) & F.col("address").eqNullSafe(F.col("_a"))
+                & F.col("province_code").eqNullSafe(F.col("_c")))
+    rows = rows.join(geo, on_first, "left").drop("_a", "_c")
     rows = rows.localCheckpoint()
     raw_code = F.upper(F.trim(F.col("province_code")))
     own_type = (F.when(F.col("geo_status") == "hmt", F.lit("hmt"))
@@ -111,27 +117,35 @@ def transform(records: DataFrame, geocoder: Geocoder, section: Mapping, city_nam
             .withColumn("type_rule", F.when(own_type.isNotNull(), own_rule)
                         .otherwise(F.col("name_rule"))))
 
-    own_ok = (F.col("position") == 1) & F.col("geo_status").isin(*_OWN_OK)
+    rows = rows.withColumn("_own_ok", F.coalesce(
+        (F.col("position") == 1) & F.col("geo_status").isin(*_OWN_OK), F.lit(False)))
+    own_ok = F.col("_own_ok")
     evidence = (rows.where(own_ok & (F.col("applicant_type") != "individual"))
                 .select("name", "app_date", F.col("geo_province_code").alias("province_code"),
                         F.col("geo_city_code").alias("city_code"), "applicant_type"))
     segs = orgs.segments(evidence).persist()
     gopts = section["geo"]
+    # Only the applicants not placed by their own address (co-applicants, unresolved
+    # first applicants: about a tenth of the rows) go through the gazetteer and the
+    # name lookup; the others skip both shuffles and are unioned back.
     need = rows.where(~own_ok)
     if gopts.get("use_org_gazetteer", True):
-        placed = orgs.place(need.select("app_no", "position", "name", "app_date"), segs)
+        need = orgs.place(need, segs)
     else:
-        placed = need.select("app_no", "position").withColumn("org_province", F.lit(None)) \
-            .withColumn("org_city", F.lit(None)).withColumn("org_type", F.lit(None))
-    placed = placed.select("app_no", "position", "org_province", "org_city", "org_type")
-    names = need.select("name").where(F.col("name").isNotNull()).distinct()
-    in_name = geocode_spark(names.withColumn("_code", F.lit(None).cast("string")),
-                            geocoder, address_col="name", code_col="_code", prefix="nm_",
-                            names=True).select("name", "nm_province_code", "nm_city_code")
+        need = need.withColumn("org_province", F.lit(None).cast("string")) \
+            .withColumn("org_city", F.lit(None).cast("string")) \
+            .withColumn("org_type", F.lit(None).cast("string"))
+    names = need.select(F.col("name").alias("_a"), F.lit(None).cast("string").alias("_c")) \
+        .where(F.col("_a").isNotNull())
+    in_name = geocode_pairs(names, geocoder, prefix="nm_", names=True).select(
+        F.col("_a").alias("name"), "nm_province_code", "nm_city_code")
     if not gopts.get("use_name_city", True):
         in_name = in_name.where(F.lit(False))
-    rows = (rows.join(placed, ["app_no", "position"], "left")
-            .join(in_name, "name", "left"))
+    need = need.join(in_name, "name", "left")
+    placed_cols = ("org_province", "org_city", "org_type", "nm_province_code", "nm_city_code")
+    done = rows.where(own_ok).select("*", *[F.lit(None).cast("string").alias(c)
+                                            for c in placed_cols])
+    rows = done.unionByName(need)
 
     org_non_mainland = F.col("org_type").isin("hmt", "foreign")
     by_org = F.col("org_city").isNotNull() | org_non_mainland

@@ -59,9 +59,10 @@ def organisations(segs: DataFrame, city_names: DataFrame) -> DataFrame:
 
 
 def place(rows: DataFrame, segs: DataFrame) -> DataFrame:
-    """``rows`` (app_no, position, name, app_date) -> the same with ``org_province``,
-    ``org_city``, ``org_type`` from the nearest segment of that organisation (null when
-    the organisation was never a first applicant with a resolved address)."""
+    """``rows`` (app_no, position, name, app_date, and any other columns, which are
+    kept) -> the same with ``org_province``, ``org_city``, ``org_type`` from the nearest
+    segment of that organisation (null when the organisation was never a first
+    applicant with a resolved address)."""
     s = segs.select(F.col("name").alias("_n"), F.col("province_code").alias("org_province"),
                     F.col("city_code").alias("org_city"), F.col("org_type"),
                     "first_date", "last_date", "n_evidence")

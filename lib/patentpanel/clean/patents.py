@@ -1,17 +1,19 @@
 """bronze.patent_records -> publications with canonical numbers, dates and types, and
 the silver.patents rows (one per application) after collapsing A/B publications.
 
-All column expressions are Spark built-ins (no Python UDF): the application number is
-checked with the mod-11 rule written out as a weighted sum.
+Numbers, dates and types are Spark built-ins (the application number is checked with
+the mod-11 rule written out as a weighted sum); the IPC fields are normalised by a
+vectorised ``pandas_udf`` with a cache of raw codes (:func:`ipc_fields_col`).
 """
 from __future__ import annotations
 
 from typing import Mapping
 
-from pyspark.sql import Column, DataFrame, Window
+import pandas as pd
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from ..classify.ipc import ipc_array_col, normalize_ipc_col
+from ..classify.ipc import IPCFieldNormaliser
 
 BAD_FORMAT = "bad_app_no_format"
 BAD_CHECK = "bad_check_digit"
@@ -100,7 +102,7 @@ def collapse(pubs: DataFrame, options: Mapping) -> DataFrame:
     """Good publications -> one row per application (``n_publications`` = distinct
     publication numbers, at least 1). The row that speaks for the application is the
     publication with the preferred kind code (B before A: the granted text is final),
-    then the most complete, then the first by (source_file, record_index)."""
+    then the most complete, then the first by (source_file, record_index, batch_id)."""
     kinds = list(options["kind_preference"])
     kind = F.regexp_extract(F.upper(F.coalesce(F.col("pub_no"), F.lit(""))), r"([A-Z])\d?$", 1)
     rank = F.lit(len(kinds))
@@ -108,12 +110,52 @@ def collapse(pubs: DataFrame, options: Mapping) -> DataFrame:
         rank = F.when(kind == k, F.lit(i)).otherwise(rank)
     filled = sum(F.col(c).isNotNull().cast("int") for c in
                  ("title", "abstract", "address", "province_code", "ipc", "ipc_main", "patent_type"))
-    w = Window.partitionBy("app_no").orderBy(rank, filled.desc(), "source_file", "record_index")
-    wa = Window.partitionBy("app_no")
-    return (pubs.withColumn("_rank", F.row_number().over(w))
-            .withColumn("n_publications", F.greatest(
-                F.size(F.collect_set("pub_no").over(wa)), F.lit(1)))
-            .where(F.col("_rank") == 1).drop("_rank"))
+    # Only the narrow sort key is shuffled: the winner of each application with more than
+    # one publication (a few percent of rows) is found on (app_no, key), and the wide rows
+    # (titles, abstracts) are then filtered where they are, with those winners broadcast.
+    order = F.struct(rank.alias("r"), (-filled).alias("f"), F.col("source_file").alias("s"),
+                     F.col("record_index").alias("i"), F.col("batch_id").alias("b"))
+    multi = (pubs.select("app_no", order.alias("_key"), "pub_no")
+             .groupBy("app_no")
+             .agg(F.count(F.lit(1)).alias("_n"), F.min("_key").alias("_win"),
+                  F.size(F.collect_set("pub_no")).alias("_n_pub"))
+             .where(F.col("_n") > 1)
+             .select(F.col("app_no").alias("_app"), F.col("_win.s").alias("_win_file"),
+                     F.col("_win.i").alias("_win_index"), F.col("_win.b").alias("_win_batch"),
+                     "_n_pub"))
+    joined = pubs.join(F.broadcast(multi), pubs["app_no"] == multi["_app"], "left")
+    winner = (F.col("_app").isNull()
+              | ((F.col("source_file") == F.col("_win_file"))
+                 & (F.col("record_index") == F.col("_win_index"))
+                 & (F.col("batch_id") == F.col("_win_batch"))))
+    return (joined.where(winner)
+            .withColumn("n_publications", F.greatest(F.coalesce("_n_pub", F.lit(1)), F.lit(1)))
+            .drop("_app", "_win_file", "_win_index", "_win_batch", "_n_pub"))
+
+
+IPC_FIELDS = "struct<ipc_main:string,ipc_codes:array<string>>"
+
+
+def ipc_fields_col(layout: Column, codes: Column, main: Column) -> Column:
+    """``ipc_main`` and ``ipc_codes`` (main first, distinct, normal form) from a record's
+    raw IPC list (a JSON array in the jsonl layout, a separated string otherwise) and
+    main-code field: :class:`IPCFieldNormaliser` per Arrow batch in a ``pandas_udf``.
+    The Spark regex expressions (``ipc_array_col``) give the same codes at about four
+    times the CPU, because every raw code is parsed anew on every row."""
+    return _ipc_fields_udf()(layout, codes, main)
+
+
+def _ipc_fields_udf():
+    @F.pandas_udf(IPC_FIELDS)
+    def ipc_fields(layout: pd.Series, codes: pd.Series, main: pd.Series) -> pd.DataFrame:
+        norm = IPCFieldNormaliser()
+        mains, lists = [], []
+        for lay, raw, m in zip(layout.tolist(), codes.tolist(), main.tolist()):
+            code, all_codes = norm.fields(raw, m, json_list=(lay == "jsonl"))
+            mains.append(code)
+            lists.append(all_codes)
+        return pd.DataFrame({"ipc_main": mains, "ipc_codes": lists})
+    return ipc_fields
 
 
 def patent_columns(apps: DataFrame, options: Mapping) -> DataFrame:
@@ -126,13 +168,6 @@ def patent_columns(apps: DataFrame, options: Mapping) -> DataFrame:
         by_digit = F.when(c, F.lit(kind)) if by_digit is None else by_digit.when(c, F.lit(kind))
         pct = F.when(c, F.lit(bool(is_pct))) if pct is None else pct.when(c, F.lit(bool(is_pct)))
     field_type = type_from_field(F.col("patent_type"), options["type_words"])
-    ipc_list = F.when(F.col("source_layout") == "jsonl",
-                      F.from_json(F.col("ipc"), "array<string>")) \
-        .otherwise(F.split(F.coalesce(F.col("ipc"), F.lit("")), r"[;；|,，]"))
-    # codes and main are columns, not repeated expressions: each IPC normalisation (a
-    # higher-order function of regexes) is then evaluated once per row, not four times
-    codes = ipc_array_col(F.coalesce(ipc_list, F.array()))
-    main = F.coalesce(normalize_ipc_col(F.col("ipc_main")), F.try_element_at(F.col("_codes"), F.lit(1)))
     return (apps
             .withColumn("_field_type", field_type)
             .withColumn("patent_type_n", F.coalesce(by_digit, F.col("_field_type")))
@@ -141,12 +176,10 @@ def patent_columns(apps: DataFrame, options: Mapping) -> DataFrame:
                  & (F.col("_field_type") != by_digit)), F.lit(False)))
             .withColumn("pct", F.coalesce(pct, F.lit(False)))
             .withColumn("app_year", F.year("app_date_parsed"))
-            .withColumn("_codes", codes)
-            .withColumn("ipc_main_n", main)
-            .withColumn("ipc_codes", F.array_distinct(F.concat(
-                F.when(F.col("ipc_main_n").isNotNull(), F.array("ipc_main_n")).otherwise(F.array()),
-                F.col("_codes"))))
+            .withColumn("_ipc", ipc_fields_col(F.col("source_layout"), F.col("ipc"),
+                                               F.col("ipc_main")))
             .select("app_no", F.col("patent_type_n").alias("patent_type"), "type_conflict",
                     "pct", F.col("app_date_parsed").alias("app_date"), "app_year", "title",
-                    "abstract", F.col("ipc_main_n").alias("ipc_main"), "ipc_codes",
+                    "abstract", F.col("_ipc.ipc_main").alias("ipc_main"),
+                    F.col("_ipc.ipc_codes").alias("ipc_codes"),
                     "n_publications"))

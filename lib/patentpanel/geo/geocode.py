@@ -375,9 +375,19 @@ def geocode_spark(df, geocoder: Geocoder, address_col: str = "address",
     Arrow batch) and joined back, so each address is parsed once. ``names=True`` reads
     the column as organisation names (:meth:`Geocoder.city_in_names`)."""
     from pyspark.sql import functions as F
+
+    resolved = geocode_pairs(df.select(F.col(address_col).alias("_a"), F.col(code_col).alias("_c")),
+                             geocoder, prefix=prefix, names=names)
+    cond = F.col(address_col).eqNullSafe(F.col("_a")) & F.col(code_col).eqNullSafe(F.col("_c"))
+    return df.join(resolved, cond, "left").drop("_a", "_c")
+
+
+def geocode_pairs(pairs, geocoder: Geocoder, prefix: str = "geo_", names: bool = False):
+    """Spark DataFrame of (``_a`` address, ``_c`` province code) -> its distinct pairs
+    with ``<prefix>province_code``, ``<prefix>city_code``, ``<prefix>status``, resolved
+    by ``mapInPandas``; for callers that join the answers back on their own keys."""
     from pyspark.sql.types import StringType, StructField, StructType
 
-    pairs = df.select(F.col(address_col).alias("_a"), F.col(code_col).alias("_c")).distinct()
     schema = StructType([StructField("_a", StringType()), StructField("_c", StringType()),
                          StructField(prefix + "province_code", StringType()),
                          StructField(prefix + "city_code", StringType()),
@@ -390,6 +400,4 @@ def geocode_spark(df, geocoder: Geocoder, address_col: str = "address",
             res.columns = [prefix + c for c in OUT_COLUMNS]
             yield pd.concat([pdf[["_a", "_c"]].reset_index(drop=True), res], axis=1)
 
-    resolved = pairs.mapInPandas(run, schema)
-    cond = F.col(address_col).eqNullSafe(F.col("_a")) & F.col(code_col).eqNullSafe(F.col("_c"))
-    return df.join(resolved, cond, "left").drop("_a", "_c")
+    return pairs.select("_a", "_c").distinct().mapInPandas(run, schema)

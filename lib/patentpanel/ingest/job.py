@@ -283,7 +283,9 @@ def ingest(spark, store, files: list[str], opts: ParseOptions, parallelism: int 
     known: set[str] = set()
     if store.exists(REPORT):
         known = {r["batch_id"] for r in store.read(REPORT).select("batch_id").distinct().collect()}
-    parsed = parse_files(spark, files, opts, parallelism, known).persist()
+    # row blocks (localCheckpoint), not persist()'s columnar cache: encoding and
+    # compressing every title and abstract into it cost more CPU than the re-reads save
+    parsed = parse_files(spark, files, opts, parallelism, known).localCheckpoint()
     try:
         files_seen = parsed.where(F.col("kind").isin("file", "known")).select(
             "kind", "batch_id", "source_file").collect()
