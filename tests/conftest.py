@@ -18,9 +18,10 @@ SHARED = ROOT.parent / "shared"
 def cfg():
     """The project's configuration with test-friendly Spark settings."""
     # C1-only JIT: test inputs are tiny, so compiling Spark's generated code dominates and
-    # the C2 compiler's work never pays back (~25% less CPU; on 600k records it costs ~10%)
+    # the C2 compiler's work never pays back (~25% less CPU; on 600k records it costs ~10%);
+    # the throughput collector as in the default configuration
     return load_config(sets=["spark.shuffle_partitions=2", "spark.master=local[2]",
-                             "spark.java_options=-XX:TieredStopAtLevel=1"])
+                             "spark.java_options=-XX:TieredStopAtLevel=1 -XX:+UseParallelGC"])
 
 
 @pytest.fixture(scope="session")

@@ -88,3 +88,17 @@ def test_city_in_organisation_names(geo):
     assert res["city_code"].isna().tolist()[2:5] == [True, True, True]   # no guesses
     assert res["province_code"].tolist()[3] == "33"
     assert res["city_code"].tolist()[5] == "320500"
+
+
+def test_spark_geocoding_equals_the_python_geocoder(geo, spark):
+    """geocode_spark (distinct pairs through mapInPandas, joined back null-safely) gives
+    every row, repeated and null addresses included, what the Python geocoder gives."""
+    from patentpanel.geo.geocode import geocode_spark
+    rows = [(i, a, c) for i, (a, c, *_rest) in enumerate(CASES + CASES[:3])]
+    rows += [(len(rows), None, "11"), (len(rows) + 1, None, None)]
+    df = spark.createDataFrame(rows, "id int, address string, province_code string")
+    got = geocode_spark(df, geo).orderBy("id").toPandas()
+    assert list(got["id"]) == [r[0] for r in rows]
+    want = geo.geocode([r[1] for r in rows], [r[2] for r in rows])
+    for col in ("province_code", "city_code", "status"):
+        assert got[f"geo_{col}"].tolist() == want[col].tolist(), col
