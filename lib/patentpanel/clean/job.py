@@ -128,14 +128,14 @@ def transform(records: DataFrame, geocoder: Geocoder, section: Mapping, city_nam
     # Only the applicants not placed by their own address (co-applicants, unresolved
     # first applicants: about a tenth of the rows) go through the gazetteer and the
     # name lookup; the others skip both shuffles and are unioned back.
-    need = rows.where(~own_ok)
+    unplaced = rows.where(~own_ok)
     if gopts.get("use_org_gazetteer", True):
-        need = orgs.place(need, segs)
+        need = orgs.place(unplaced, segs)
     else:
-        need = need.withColumn("org_province", F.lit(None).cast("string")) \
+        need = unplaced.withColumn("org_province", F.lit(None).cast("string")) \
             .withColumn("org_city", F.lit(None).cast("string")) \
             .withColumn("org_type", F.lit(None).cast("string"))
-    names = need.select(F.col("name").alias("_a"), F.lit(None).cast("string").alias("_c")) \
+    names = unplaced.select(F.col("name").alias("_a"), F.lit(None).cast("string").alias("_c")) \
         .where(F.col("_a").isNotNull())
     in_name = geocode_pairs(names, geocoder, prefix="nm_", names=True).select(
         F.col("_a").alias("name"), "nm_province_code", "nm_city_code")
