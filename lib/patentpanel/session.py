@@ -40,6 +40,25 @@ class Engines:
                 f"graph={self.graph} ({self.graph_reason})")
 
 
+def release(*frames) -> None:
+    """Free what ``persist()`` or ``localCheckpoint()`` holds for each DataFrame.
+
+    ``DataFrame.unpersist()`` frees only ``persist()``'s cache: a (local) checkpoint's
+    blocks belong to the RDD under the checkpointed plan (a ``LogicalRDD``) and would stay
+    in the executors' memory until the JVM collects that RDD. Call this only when nothing
+    will read the frame again: a released local checkpoint cannot be recomputed."""
+    for df in frames:
+        if df is None:
+            continue
+        df.unpersist()
+        try:
+            plan = df._jdf.logicalPlan()
+            if plan.getClass().getSimpleName() == "LogicalRDD":
+                plan.rdd().unpersist(False)
+        except AttributeError:      # Spark Connect: no JVM handle, nothing more to free
+            pass
+
+
 def launched_by_spark_submit() -> bool:
     """True when this Python driver was started by spark-submit (its JVM is already up
     and owns the master and resource settings)."""

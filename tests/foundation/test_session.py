@@ -48,3 +48,23 @@ def test_cli_with_spark_reuses_session(spark, capsys):
     assert cli.main(["info", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["spark"] == spark.version and out["master"] == "local[2]"
+
+
+def _cached_rdd_partitions(spark) -> int:
+    return sum(i.numCachedPartitions() for i in spark.sparkContext._jsc.sc().getRDDStorageInfo())
+
+
+def test_release_frees_local_checkpoints_and_caches(spark):
+    """DataFrame.unpersist leaves a local checkpoint's blocks in memory; release frees
+    them, and persist()'s cache too."""
+    from patentpanel.session import release
+    base = _cached_rdd_partitions(spark)
+    checkpointed = spark.range(1000).selectExpr("id", "id * 2 AS x").localCheckpoint()
+    cached = spark.range(1000).selectExpr("id + 1 AS y").persist()
+    cached.count()
+    assert _cached_rdd_partitions(spark) > base
+    checkpointed.unpersist()
+    assert _cached_rdd_partitions(spark) > base      # what unpersist alone leaves
+    release(checkpointed, cached, None)
+    assert _cached_rdd_partitions(spark) == base
+    assert not cached.is_cached

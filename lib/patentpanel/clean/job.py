@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from ..geo.geocode import Geocoder, geocode_pairs
 from ..ingest.layouts import LOGICAL_FIELDS
+from ..session import release
 from . import organisations as orgs
 from .applicants import split_applicants, type_names
 from .patents import collapse, patent_columns, publications
@@ -53,7 +54,7 @@ class CleanResult:
     applicants: DataFrame
     organisations: DataFrame
     quarantine: DataFrame
-    cached: list = field(default_factory=list)   # intermediates to unpersist after the writes
+    cached: list = field(default_factory=list)   # intermediates to release after the writes
 
 
 def add_arguments(parser) -> None:
@@ -107,6 +108,7 @@ def transform(records: DataFrame, geocoder: Geocoder, section: Mapping, city_nam
                 & F.col("province_code").eqNullSafe(F.col("_c")))
     rows = rows.join(geo, on_first, "left").drop("_a", "_c")
     rows = rows.localCheckpoint()
+    checkpointed_rows = rows
     raw_code = F.upper(F.trim(F.col("province_code")))
     own_type = (F.when(F.col("geo_status") == "hmt", F.lit("hmt"))
                 .when(F.col("geo_status") == "foreign", F.lit("foreign")))
@@ -188,7 +190,8 @@ def transform(records: DataFrame, geocoder: Geocoder, section: Mapping, city_nam
                .withColumn("is_cooperative", F.col("n_applicants") > 1)
                .select(*PATENT_COLUMNS))
     organisations = orgs.organisations(segs, city_names)
-    return CleanResult(pubs, patents, applicants, organisations, quarantine, [apps, segs])
+    return CleanResult(pubs, patents, applicants, organisations, quarantine,
+                       [apps, checkpointed_rows, segs])
 
 
 def _city_names(spark, geocoder: Geocoder) -> DataFrame:
@@ -256,9 +259,7 @@ def clean(spark, store, geocoder: Geocoder, section: Mapping, full: bool = False
         store.write(log_rows, CLEAN_LOG, mode="overwrite" if full else "merge",
                     **({} if full else {"keys": ["batch_id"]}), metadata=meta)
     finally:
-        pubs.unpersist()
-        for df in (res.applicants, *res.cached):
-            df.unpersist()
+        release(pubs, res.applicants, *res.cached)
     summary = {"batches": len(new), "records": read, "publications_accepted": good,
                "quarantined": bad, "quarantined_by_reason": by_reason,
                "tables": [PATENTS, APPLICANTS, ORGANISATIONS, QUARANTINE]}

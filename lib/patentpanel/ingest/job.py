@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (LongType, MapType, StringType, StructField, StructType,
                                TimestampType)
 
+from ..session import release
 from .layouts import LOGICAL_FIELDS, layouts_from_config
 from .parsers import ParseOptions, batch_id, parse_file
 
@@ -327,7 +328,7 @@ def ingest(spark, store, files: list[str], opts: ParseOptions, parallelism: int 
                               ["stage", "batch_id", "record_index"], batches)
         store.write(report, REPORT, mode="merge", keys=["batch_id"], metadata={"stage": "ingest"})
     finally:
-        parsed.unpersist()
+        release(parsed)
     for r in sorted(report_rows, key=lambda r: r["source_file"]):
         summary["batches"] += 1
         for k in ("records_read", "accepted", "quarantined", "duplicates"):

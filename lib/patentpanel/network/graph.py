@@ -51,6 +51,8 @@ from typing import Callable, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ..session import release
+
 log = logging.getLogger("patentpanel.network.graph")
 
 __all__ = ["OrgGraph", "graphframes_available", "select_engine", "ENGINES"]
@@ -267,8 +269,7 @@ class OrgGraph:
                        .first()[0]) or 0.0
             # Unpersisting a cached predecessor earlier would make Spark re-cache
             # (recompute) its dependants; after a checkpoint the chain is free.
-            for df in chain:
-                df.unpersist()
+            release(*chain)
             chain = []
             ranks = new
             if tol > 0 and err < n * tol:
@@ -309,7 +310,7 @@ class OrgGraph:
                   .select("id", "old", F.least("comp", F.coalesce("comp2", "comp")).alias("comp")))
             l2 = self._cut(l2)
             changed = l2.where(F.col("comp") != F.col("old")).count()
-            labels.unpersist()
+            release(labels)
             labels = l2.drop("old")
             if changed == 0:
                 log.info("connected components: converged in %d rounds", step)
@@ -348,8 +349,7 @@ class OrgGraph:
             if nxt.count() == 0:
                 break
             grown = self._cut(visited.unionByName(nxt))
-            visited.unpersist()
-            frontier.unpersist()
+            release(visited, frontier)
             visited, frontier = grown, nxt
         log.info("landmark BFS: %d landmarks, eccentricity bound %d", len(landmarks), step - 1)
         return self._distance_maps(visited)
