@@ -79,14 +79,21 @@ def normalize_ipc(raw: str | None, *, strict: bool = False) -> str | None:
     return None
 
 
+_SEPARATOR_RE = re.compile(_SEPARATORS)
+
+
+def _split_items(raw: str) -> list[str]:
+    """A separated IPC field (NFKC first, so full-width separators split too) -> items."""
+    return _SEPARATOR_RE.split(unicodedata.normalize("NFKC", raw))
+
+
 def split_ipc_list(raw: str | Sequence[str] | None, *, strict: bool = False) -> list[str]:
     """A multi-valued IPC field (``;``, ``；``, ``|``, ``,`` separated, or already a list)
     to distinct normalised codes in first-seen order; unreadable items are dropped
     (or raise when ``strict``)."""
     if raw is None:
         return []
-    items = re.split(_SEPARATORS, unicodedata.normalize("NFKC", raw)) if isinstance(raw, str) \
-        else list(raw)
+    items = _split_items(raw) if isinstance(raw, str) else list(raw)
     out: list[str] = []
     for item in items:
         if item is None or not str(item).strip():
@@ -111,7 +118,6 @@ class IPCFieldNormaliser:
 
     def __init__(self) -> None:
         self._cache: dict[str, str | None] = {}
-        self._sep = re.compile(_SEPARATORS)
 
     def code(self, raw: str) -> str | None:
         try:
@@ -129,7 +135,7 @@ class IPCFieldNormaliser:
             except ValueError:
                 return []
             return [str(x) for x in items if x is not None] if isinstance(items, list) else []
-        return self._sep.split(unicodedata.normalize("NFKC", raw))
+        return _split_items(raw)
 
     def fields(self, codes_raw, main_raw, *, json_list: bool = False) -> tuple[str | None, list[str]]:
         out: list[str] = []
