@@ -19,9 +19,12 @@ def cfg():
     """The project's configuration with test-friendly Spark settings."""
     # C1-only JIT: test inputs are tiny, so compiling Spark's generated code dominates and
     # the C2 compiler's work never pays back (~25% less CPU; on 600k records it costs ~10%);
-    # the throughput collector as in the default configuration
+    # the throughput collector as in the default configuration. C1-only mode shrinks the
+    # JIT code cache to 48 MB, which the whole suite's generated code can fill in one JVM
+    # ("Out of space in CodeCache" in a CI run): reserve the full-JIT default of 240 MB.
     return load_config(sets=["spark.shuffle_partitions=2", "spark.master=local[2]",
-                             "spark.java_options=-XX:TieredStopAtLevel=1 -XX:+UseParallelGC"])
+                             "spark.java_options=-XX:TieredStopAtLevel=1 -XX:+UseParallelGC "
+                             "-XX:ReservedCodeCacheSize=240m"])
 
 
 @pytest.fixture(scope="session")
